@@ -1,0 +1,12 @@
+//! The rules of wsoauth, free of I/O: redirect URIs, secrets and their digests, client authentication
+//! decoding, lifetimes. Time and randomness come in as parameters.
+
+pub mod basic;
+pub mod clock;
+pub mod duration;
+pub mod redirect;
+pub mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use redirect::{RedirectUriError, append_query, validate_redirect_uri};
+pub use secret::{OsRandom, RandomSource, SecretHasher, constant_time_eq};

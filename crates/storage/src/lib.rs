@@ -1,0 +1,12 @@
+//! Persistence for wsoauth. `Store` is the one repository the server talks to; it owns a typed SQLite pool
+//! (PostgreSQL joins as a second typed pool, never `sqlx::Any`). Every single-use secret is consumed by one
+//! conditional write whose affected-row count decides the winner.
+
+mod error;
+mod migrate;
+mod model;
+mod sqlite;
+
+pub use error::{ExchangeError, RefreshError, StorageError};
+pub use model::*;
+pub use sqlite::Store;

@@ -1,0 +1,5 @@
+//! A small forward-only migrator: each backend keeps numbered SQL files, applied once each, in order, inside a
+//! transaction, and recorded in `schema_migrations`.
+
+/// (version, SQL) for SQLite, in order.
+pub const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];

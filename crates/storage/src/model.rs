@@ -1,0 +1,157 @@
+//! Rows as the rest of wsoauth sees them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A member's role in an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Admin,
+    User,
+    Guest,
+    Reader,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::User, Role::Guest, Role::Reader];
+
+    /// Stored and CLI form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Guest => "guest",
+            Role::Reader => "reader",
+        }
+    }
+
+    /// Worksection's display form, as its API answers it.
+    pub fn display(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Admin => "Account admin",
+            Role::User => "User",
+            Role::Guest => "Guest",
+            Role::Reader => "Reader",
+        }
+    }
+
+    /// Owners and account admins manage the account's API applications.
+    pub fn manages_account(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "owner" => Ok(Role::Owner),
+            "admin" | "account admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            "guest" => Ok(Role::Guest),
+            "reader" => Ok(Role::Reader),
+            other => Err(format!("unknown role {other:?}: use owner, admin, user, guest or reader")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub id: i64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password_hash: Option<String>,
+}
+
+/// A person's membership of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: i64,
+    pub role: Role,
+    pub title: String,
+    pub account: Account,
+    pub person: Person,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub id: i64,
+    pub account_id: i64,
+    pub client_id: String,
+    pub secret_digest: Vec<u8>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// Space-separated scope names the app may ask for.
+    pub scopes: String,
+    pub created_at: i64,
+}
+
+/// What an app is registered with (or changed to).
+#[derive(Clone, Debug)]
+pub struct AppFields {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub scopes: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCode {
+    pub digest: Vec<u8>,
+    pub app_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// A token family's current state after an exchange or a rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub id: i64,
+    pub app_id: i64,
+    pub user_id: i64,
+    pub scopes: String,
+    pub generation: i64,
+}
+
+/// A refresh token to store: its digest and when it stops working.
+#[derive(Clone, Debug)]
+pub struct NewRefresh {
+    pub digest: Vec<u8>,
+    pub expires_at: i64,
+}
+
+/// What an access token's grant looks like now, with the member it speaks for.
+#[derive(Clone, Debug)]
+pub struct GrantState {
+    pub grant: Grant,
+    pub revoked: bool,
+    pub client_id: String,
+    pub member: Member,
+}
+
+#[derive(Clone, Debug)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}

@@ -1,0 +1,631 @@
+//! The SQLite repository.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::error::{ExchangeError, RefreshError, StorageError};
+use crate::migrate;
+use crate::model::*;
+
+/// The repository of accounts, people, apps, sessions, codes, grants and keys.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_id, a.name AS account_name, \
+     a.slug AS account_slug, p.id AS person_id, p.email, p.first_name, p.last_name, p.password_hash";
+const MEMBER_JOIN: &str = "users u JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id";
+const APP_COLUMNS: &str = "id, account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at";
+
+impl Store {
+    /// Opens (creating the file and its folder if needed) the database at `url`: `sqlite://PATH`, `sqlite:PATH`
+    /// or `sqlite::memory:`, and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StorageError> {
+        let memory = url == "sqlite::memory:" || url == "sqlite://:memory:";
+        let options = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .filter(|path| !path.is_empty())
+                .ok_or_else(|| StorageError::BadUrl(url.to_owned()))?;
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|source| StorageError::CreateDir {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        let options = options.foreign_keys(true).busy_timeout(Duration::from_secs(10));
+        // An in-memory database lives in one connection; a file is shared by a small pool (one writer at a time).
+        let max = if memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
+            .max_lifetime(if memory { None } else { Some(Duration::from_secs(3600)) })
+            .connect_with(options)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies every migration not yet applied. Safe to run on every start.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        for (version, sql) in migrate::SQLITE {
+            let mut tx = self.pool.begin().await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| StorageError::Migration { version: *version, source })?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- settings -------------------------------------------------------------------------------------------
+
+    /// The stored value of `name`, storing `value` first if there is none (first writer wins, on every node).
+    pub async fn setting_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StorageError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    // ---- accounts, people, members --------------------------------------------------------------------------
+
+    pub async fn count_accounts(&self) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&self.pool).await?)
+    }
+
+    pub async fn create_account(&self, name: &str, slug: &str, now: i64) -> Result<Account, StorageError> {
+        let id: i64 = sqlx::query_scalar("INSERT INTO accounts (name, slug, created_at) VALUES (?, ?, ?) RETURNING id")
+            .bind(name)
+            .bind(slug)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| conflict(e, "an account with this slug"))?;
+        Ok(Account { id, name: name.to_owned(), slug: slug.to_owned() })
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>, StorageError> {
+        let rows = sqlx::query("SELECT id, name, slug FROM accounts ORDER BY id").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(account_from).collect())
+    }
+
+    pub async fn account(&self, id: i64) -> Result<Option<Account>, StorageError> {
+        let row = sqlx::query("SELECT id, name, slug FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(account_from))
+    }
+
+    pub async fn account_by_slug(&self, slug: &str) -> Result<Option<Account>, StorageError> {
+        let row = sqlx::query("SELECT id, name, slug FROM accounts WHERE slug = ?")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(account_from))
+    }
+
+    /// The person with this email (compared case-insensitively; emails are stored lowercased).
+    pub async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StorageError> {
+        let row = sqlx::query("SELECT id, email, first_name, last_name, password_hash FROM people WHERE email = ?")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(person_from))
+    }
+
+    pub async fn person(&self, id: i64) -> Result<Option<Person>, StorageError> {
+        let row = sqlx::query("SELECT id, email, first_name, last_name, password_hash FROM people WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(person_from))
+    }
+
+    pub async fn create_person(
+        &self,
+        email: &str,
+        first_name: &str,
+        last_name: &str,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<Person, StorageError> {
+        let email = email.trim().to_lowercase();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO people (email, first_name, last_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING id",
+        )
+        .bind(&email)
+        .bind(first_name)
+        .bind(last_name)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "a person with this email"))?;
+        Ok(Person {
+            id,
+            email,
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
+            password_hash: password_hash.map(str::to_owned),
+        })
+    }
+
+    pub async fn set_password(&self, person_id: i64, password_hash: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE people SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(person_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes a person a member of an account; returns the new user id.
+    pub async fn add_member(&self, account_id: i64, person_id: i64, role: Role, now: i64) -> Result<i64, StorageError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO users (account_id, person_id, role, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(person_id)
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "this member of the account"))?;
+        Ok(id)
+    }
+
+    /// Every account membership of a person, oldest first.
+    pub async fn memberships(&self, person_id: i64) -> Result<Vec<Member>, StorageError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.person_id = ? ORDER BY u.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(&self.pool).await?;
+        rows.iter().map(member_from).collect()
+    }
+
+    pub async fn member(&self, user_id: i64) -> Result<Option<Member>, StorageError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(member_from).transpose()
+    }
+
+    // ---- apps -----------------------------------------------------------------------------------------------
+
+    pub async fn create_app(
+        &self,
+        account_id: i64,
+        client_id: &str,
+        secret_digest: &[u8],
+        fields: &AppFields,
+        now: i64,
+    ) -> Result<App, StorageError> {
+        let uris = uris_to_json(&fields.redirect_uris);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO apps (account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(client_id)
+        .bind(secret_digest)
+        .bind(&fields.name)
+        .bind(&uris)
+        .bind(&fields.scopes)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "an app with this client id"))?;
+        Ok(App {
+            id,
+            account_id,
+            client_id: client_id.to_owned(),
+            secret_digest: secret_digest.to_vec(),
+            name: fields.name.clone(),
+            redirect_uris: fields.redirect_uris.clone(),
+            scopes: fields.scopes.clone(),
+            created_at: now,
+        })
+    }
+
+    pub async fn update_app(&self, app_id: i64, fields: &AppFields, now: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE apps SET name = ?, redirect_uris = ?, scopes = ?, updated_at = ? WHERE id = ?")
+            .bind(&fields.name)
+            .bind(uris_to_json(&fields.redirect_uris))
+            .bind(&fields.scopes)
+            .bind(now)
+            .bind(app_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_app_secret(&self, app_id: i64, secret_digest: &[u8], now: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE apps SET secret_digest = ?, updated_at = ? WHERE id = ?")
+            .bind(secret_digest)
+            .bind(now)
+            .bind(app_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an app with its codes and grants (so every token it holds stops working).
+    pub async fn delete_app(&self, app_id: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM apps WHERE id = ?").bind(app_id).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>, StorageError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(app_from).transpose()
+    }
+
+    /// The apps of one account, or of every account when `account_id` is `None`.
+    pub async fn apps(&self, account_id: Option<i64>) -> Result<Vec<App>, StorageError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE ?1 IS NULL OR account_id = ?1 ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id).fetch_all(&self.pool).await?;
+        rows.iter().map(app_from).collect()
+    }
+
+    // ---- sessions -------------------------------------------------------------------------------------------
+
+    pub async fn create_session(&self, digest: &[u8], person_id: i64, now: i64, expires_at: i64) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO sessions (digest, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(digest)
+            .bind(person_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The person signed in with this session, if it exists and has not expired.
+    pub async fn session_person(&self, digest: &[u8], now: i64) -> Result<Option<Person>, StorageError> {
+        let row = sqlx::query(
+            "SELECT p.id, p.email, p.first_name, p.last_name, p.password_hash FROM sessions s \
+             JOIN people p ON p.id = s.person_id WHERE s.digest = ? AND s.expires_at > ?",
+        )
+        .bind(digest)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(person_from))
+    }
+
+    pub async fn delete_session(&self, digest: &[u8]) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM sessions WHERE digest = ?").bind(digest).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- codes and grants -----------------------------------------------------------------------------------
+
+    pub async fn insert_code(&self, code: &NewCode) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&code.digest)
+        .bind(code.app_id)
+        .bind(code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.scopes)
+        .bind(code.now)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes an authorization code and starts its grant with a first refresh token, in one transaction whose
+    /// first statement is the conditional write that decides the single winner. A code presented again revokes
+    /// the grant it started (RFC 6749 §4.1.2).
+    pub async fn exchange_code(
+        &self,
+        code_digest: &[u8],
+        app_id: i64,
+        redirect_uri: &str,
+        now: i64,
+        refresh: &NewRefresh,
+    ) -> Result<Grant, ExchangeError> {
+        let mut tx = self.pool.begin().await?;
+        let consumed = sqlx::query(
+            "UPDATE auth_codes SET used_at = ? WHERE digest = ? AND used_at IS NULL \
+             RETURNING app_id, user_id, redirect_uri, scopes, expires_at",
+        )
+        .bind(now)
+        .bind(code_digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = consumed else {
+            let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM auth_codes WHERE digest = ?")
+                .bind(code_digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if known.is_none() {
+                return Err(ExchangeError::Unknown);
+            }
+            sqlx::query("UPDATE grants SET revoked_at = ? WHERE code_digest = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(code_digest)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Err(ExchangeError::Replayed);
+        };
+        let code_app: i64 = row.try_get("app_id")?;
+        let user_id: i64 = row.try_get("user_id")?;
+        let code_redirect: String = row.try_get("redirect_uri")?;
+        let scopes: String = row.try_get("scopes")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        // The code is spent whatever happens next: a wrong client or a late presentation burns it.
+        let refusal = if code_app != app_id {
+            Some(ExchangeError::WrongClient)
+        } else if expires_at <= now {
+            Some(ExchangeError::Expired)
+        } else if code_redirect != redirect_uri {
+            Some(ExchangeError::RedirectMismatch)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            tx.commit().await?;
+            return Err(refusal);
+        }
+        let grant_id: i64 = sqlx::query_scalar(
+            "INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
+             VALUES (?, ?, ?, ?, 1, ?) RETURNING id",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .bind(&scopes)
+        .bind(code_digest)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_refresh(&mut tx, grant_id, 1, now, refresh).await?;
+        tx.commit().await?;
+        Ok(Grant { id: grant_id, app_id, user_id, scopes, generation: 1 })
+    }
+
+    /// Rotates a refresh token: moves its grant to the next generation (so the previous access and refresh
+    /// tokens stop working at once) and stores the new refresh token. The generation bump is a conditional
+    /// write: of concurrent rotations of one token exactly one wins.
+    pub async fn rotate_refresh(
+        &self,
+        refresh_digest: &[u8],
+        app_id: i64,
+        now: i64,
+        next: &NewRefresh,
+    ) -> Result<Grant, RefreshError> {
+        let mut tx = self.pool.begin().await?;
+        let bumped = sqlx::query(
+            "UPDATE grants SET generation = generation + 1 \
+             WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = ?1 AND expires_at > ?2) \
+               AND generation = (SELECT generation FROM refresh_tokens WHERE digest = ?1) \
+               AND app_id = ?3 AND revoked_at IS NULL \
+             RETURNING id, app_id, user_id, scopes, generation",
+        )
+        .bind(refresh_digest)
+        .bind(now)
+        .bind(app_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = bumped else {
+            let why = sqlx::query(
+                "SELECT r.generation AS token_generation, r.expires_at, g.generation, g.app_id, g.revoked_at \
+                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = ?",
+            )
+            .bind(refresh_digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            let Some(why) = why else {
+                return Err(RefreshError::Unknown);
+            };
+            let revoked: Option<i64> = why.try_get("revoked_at")?;
+            return Err(if revoked.is_some() {
+                RefreshError::Revoked
+            } else if why.try_get::<i64, _>("app_id")? != app_id {
+                RefreshError::WrongClient
+            } else if why.try_get::<i64, _>("token_generation")? != why.try_get::<i64, _>("generation")? {
+                RefreshError::Rotated
+            } else {
+                RefreshError::Expired
+            });
+        };
+        let grant = grant_from(&row)?;
+        insert_refresh(&mut tx, grant.id, grant.generation, now, next).await?;
+        tx.commit().await?;
+        Ok(grant)
+    }
+
+    /// The grant behind an access token, with the member it acts for; `None` if the grant (or its app or member)
+    /// no longer exists.
+    pub async fn grant_state(&self, grant_id: i64) -> Result<Option<GrantState>, StorageError> {
+        let sql = format!(
+            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, ap.client_id, {MEMBER_COLUMNS} \
+             FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN {MEMBER_JOIN} ON u.id = g.user_id WHERE g.id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(grant_id).fetch_optional(&self.pool).await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(GrantState {
+            grant: grant_from(&row)?,
+            revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            client_id: row.try_get("client_id")?,
+            member: member_from(&row)?,
+        }))
+    }
+
+    // ---- signing keys ---------------------------------------------------------------------------------------
+
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StorageError> {
+        let rows = sqlx::query("SELECT kid, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SigningKeyRow {
+                    kid: row.try_get("kid")?,
+                    private_key: row.try_get("private_key")?,
+                    created_at: row.try_get("created_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a signing key unless a key already exists (first node to start wins); returns whether it was stored.
+    pub async fn insert_first_signing_key(&self, kid: &str, private_key: &[u8], now: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "INSERT INTO signing_keys (kid, private_key, created_at) SELECT ?, ?, ? \
+             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        )
+        .bind(kid)
+        .bind(private_key)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn insert_refresh(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    grant_id: i64,
+    generation: i64,
+    now: i64,
+    refresh: &NewRefresh,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&refresh.digest)
+        .bind(grant_id)
+        .bind(generation)
+        .bind(now)
+        .bind(refresh.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn conflict(error: sqlx::Error, what: &'static str) -> StorageError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict(what),
+        _ => StorageError::Database(error),
+    }
+}
+
+fn account_from(row: &SqliteRow) -> Account {
+    Account {
+        id: row.get("id"),
+        name: row.get("name"),
+        slug: row.get("slug"),
+    }
+}
+
+fn person_from(row: &SqliteRow) -> Person {
+    Person {
+        id: row.get("id"),
+        email: row.get("email"),
+        first_name: row.get("first_name"),
+        last_name: row.get("last_name"),
+        password_hash: row.get("password_hash"),
+    }
+}
+
+fn member_from(row: &SqliteRow) -> Result<Member, StorageError> {
+    let role: String = row.try_get("role")?;
+    Ok(Member {
+        user_id: row.try_get("user_id")?,
+        role: role.parse().map_err(StorageError::Corrupt)?,
+        title: row.try_get("title")?,
+        account: Account {
+            id: row.try_get("account_id")?,
+            name: row.try_get("account_name")?,
+            slug: row.try_get("account_slug")?,
+        },
+        person: Person {
+            id: row.try_get("person_id")?,
+            email: row.try_get("email")?,
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            password_hash: row.try_get("password_hash")?,
+        },
+    })
+}
+
+fn app_from(row: &SqliteRow) -> Result<App, StorageError> {
+    let uris: String = row.try_get("redirect_uris")?;
+    Ok(App {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        client_id: row.try_get("client_id")?,
+        secret_digest: row.try_get("secret_digest")?,
+        name: row.try_get("name")?,
+        redirect_uris: serde_json::from_str(&uris).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        scopes: row.try_get("scopes")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn grant_from(row: &SqliteRow) -> Result<Grant, StorageError> {
+    Ok(Grant {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        user_id: row.try_get("user_id")?,
+        scopes: row.try_get("scopes")?,
+        generation: row.try_get("generation")?,
+    })
+}
+
+fn uris_to_json(uris: &[String]) -> String {
+    serde_json::Value::from(uris.to_vec()).to_string()
+}
