@@ -1,1 +1,19 @@
+//! wsoauth: a Worksection-compatible OAuth 2.0 authorization server and API.
 
+pub mod admin;
+pub mod api;
+mod bearer;
+pub mod cli;
+pub mod config;
+pub mod jwt;
+mod oauth;
+mod pages;
+pub mod params;
+pub mod password;
+pub mod startup;
+pub mod state;
+mod web;
+
+pub use config::Settings;
+pub use startup::{Running, StartError, prepare, router, spawn};
+pub use state::{AppState, Shared};

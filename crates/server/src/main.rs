@@ -1,1 +1,37 @@
-fn main() {}
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use wsoauth_domain::SystemClock;
+use wsoauth_server::cli;
+use wsoauth_server::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("WSOAUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = match args.config.resolve() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("wsoauth: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => wsoauth_server::startup::serve(settings, Arc::new(SystemClock)).await.map_err(cli::CliError::from),
+        Command::Account(command) => cli::account(settings, command).await,
+        Command::User(command) => cli::user(settings, command).await,
+        Command::App(command) => cli::app(settings, command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("wsoauth: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -491,7 +491,8 @@ impl Store {
     pub async fn grant_state(&self, grant_id: i64) -> Result<Option<GrantState>, StorageError> {
         let sql = format!(
             "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, ap.client_id, {MEMBER_COLUMNS} \
-             FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN {MEMBER_JOIN} ON u.id = g.user_id WHERE g.id = ?"
+             FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
+             JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id WHERE g.id = ?"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(grant_id).fetch_optional(&self.pool).await?;
         let Some(row) = row else {

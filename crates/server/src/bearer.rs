@@ -1,0 +1,85 @@
+//! Access-token checks shared by `/oauth2/resource` and `/api/oauth2`: the token comes as
+//! `Authorization: Bearer` (scheme in any case) or as an `access_token` parameter (RFC 6750 §2), is verified
+//! (RS256, key id, issuer, lifetime), and is honoured only while its grant is live and at its generation.
+
+use axum::http::{HeaderMap, header};
+use wsoauth_storage::GrantState;
+use wsoauth_types::ScopeSet;
+
+use crate::jwt::TokenError;
+use crate::params::Params;
+use crate::state::AppState;
+
+/// A verified access token and what it speaks for.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub grant: GrantState,
+    pub scopes: ScopeSet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// No token at all (RFC 6750 §3.1: the challenge carries no error code).
+    Missing,
+    Invalid,
+    Expired,
+    Revoked,
+    Storage,
+}
+
+impl BearerError {
+    pub fn description(self) -> &'static str {
+        match self {
+            BearerError::Missing => "Access token is missing",
+            BearerError::Invalid => "Access token is invalid",
+            BearerError::Expired => "Access token is expired",
+            BearerError::Revoked => "Access token has been revoked",
+            BearerError::Storage => "The server could not check the access token",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    pub fn challenge(self) -> String {
+        match self {
+            BearerError::Missing => r#"Bearer realm="wsoauth""#.to_owned(),
+            other => format!(r#"Bearer realm="wsoauth", error="invalid_token", error_description="{}""#, other.description()),
+        }
+    }
+}
+
+/// The token of a request: the Bearer header wins; otherwise the `access_token` parameter.
+pub fn token_of<'a>(headers: &'a HeaderMap, params: &'a Params) -> Option<&'a str> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    from_header.or_else(|| params.get("access_token")).filter(|t| !t.is_empty())
+}
+
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
+    let token = token.ok_or(BearerError::Missing)?;
+    let claims = state.keys.verify(token, &state.public_url, state.now()).map_err(|error| match error {
+        TokenError::Expired => BearerError::Expired,
+        _ => BearerError::Invalid,
+    })?;
+    let grant = state
+        .store
+        .grant_state(claims.gid)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "grant lookup failed");
+            BearerError::Storage
+        })?
+        .ok_or(BearerError::Revoked)?;
+    if grant.revoked
+        || grant.grant.generation != claims.generation
+        || grant.client_id != claims.client_id
+        || grant.grant.user_id.to_string() != claims.sub
+    {
+        return Err(BearerError::Revoked);
+    }
+    let scopes = ScopeSet::parse(&grant.grant.scopes).map_err(|_| BearerError::Invalid)?;
+    Ok(Authenticated { grant, scopes })
+}

@@ -1,0 +1,141 @@
+//! The admin commands of the `wsoauth` binary. Each reads the same configuration as `serve`.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use serde_json::json;
+use wsoauth_domain::SystemClock;
+use wsoauth_storage::{Account, Role};
+
+use crate::admin::{self, AdminError};
+use crate::config::{AccountCommand, AppCommand, Settings, UserCommand};
+use crate::startup::{StartError, prepare};
+use crate::state::Shared;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot read the password from standard input: {0}")]
+    Stdin(std::io::Error),
+}
+
+impl From<wsoauth_storage::StorageError> for CliError {
+    fn from(error: wsoauth_storage::StorageError) -> Self {
+        CliError::Admin(error.into())
+    }
+}
+
+async fn state(settings: Settings) -> Result<Shared, CliError> {
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    Ok(prepare(settings, public_url, Arc::new(SystemClock)).await?)
+}
+
+/// The account named by id or slug, or the only account when none is named.
+async fn pick_account(state: &Shared, account: Option<&str>) -> Result<Account, CliError> {
+    match account {
+        Some(reference) => {
+            let by_id = match reference.parse::<i64>() {
+                Ok(id) => state.store.account(id).await?,
+                Err(_) => None,
+            };
+            let found = match by_id {
+                Some(account) => Some(account),
+                None => state.store.account_by_slug(reference).await?,
+            };
+            found.ok_or_else(|| CliError::Usage(format!("no account {reference:?}")))
+        }
+        None => {
+            let mut accounts = state.store.accounts().await?;
+            match accounts.len() {
+                1 => Ok(accounts.remove(0)),
+                0 => Err(CliError::Usage("there is no account yet: run `wsoauth account create --name NAME`".into())),
+                _ => Err(CliError::Usage("there are several accounts: name one with --account ID_OR_SLUG".into())),
+            }
+        }
+    }
+}
+
+pub async fn account(settings: Settings, command: AccountCommand) -> Result<(), CliError> {
+    let state = state(settings).await?;
+    match command {
+        AccountCommand::Create { name, slug } => {
+            let account = admin::create_account(&state, &name, slug.as_deref()).await?;
+            println!("{}", json!({"id": account.id, "name": account.name, "slug": account.slug, "url": state.account_url(&account)}));
+        }
+        AccountCommand::List { json } => {
+            for account in state.store.accounts().await? {
+                if json {
+                    println!("{}", json!({"id": account.id, "name": account.name, "slug": account.slug}));
+                } else {
+                    println!("{}\t{}\t{}", account.id, account.slug, account.name);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn user(settings: Settings, command: UserCommand) -> Result<(), CliError> {
+    let UserCommand::Create { email, account, first_name, last_name, role } = command;
+    let role: Role = role.parse().map_err(CliError::Usage)?;
+    let state = state(settings).await?;
+    let account = pick_account(&state, account.as_deref()).await?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(CliError::Stdin)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    let password = (!password.is_empty()).then_some(password);
+    let user_id = admin::add_member(&state, account.id, &email, &first_name, &last_name, role, password).await?;
+    println!("{}", json!({"user_id": user_id, "account_id": account.id, "email": email.trim().to_lowercase(), "role": role.as_str()}));
+    Ok(())
+}
+
+pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError> {
+    let state = state(settings).await?;
+    match command {
+        AppCommand::Create { name, redirect_uris, scopes, account, json } => {
+            let account = pick_account(&state, account.as_deref()).await?;
+            let all = wsoauth_types::ScopeSet::all().to_space_separated();
+            let fields = admin::app_fields(&name, redirect_uris.iter().map(String::as_str), scopes.as_deref().unwrap_or(&all))?;
+            let (app, secret) = admin::create_app(&state, account.id, &fields).await?;
+            if json {
+                println!("{}", json!({"client_id": app.client_id, "client_secret": secret}));
+            } else {
+                println!("client_id:     {}", app.client_id);
+                println!("client_secret: {secret}");
+                println!("(the secret is shown only now)");
+            }
+        }
+        AppCommand::List { account, json } => {
+            let account_id = match account {
+                Some(reference) => Some(pick_account(&state, Some(&reference)).await?.id),
+                None => None,
+            };
+            for app in state.store.apps(account_id).await? {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"client_id": app.client_id, "name": app.name, "account_id": app.account_id,
+                               "redirect_uris": app.redirect_uris, "scopes": app.scopes})
+                    );
+                } else {
+                    println!("{}\t{}\t{}\t{}", app.client_id, app.account_id, app.name, app.redirect_uris.join(" "));
+                }
+            }
+        }
+        AppCommand::Delete { client_id } => {
+            let app = state
+                .store
+                .app_by_client_id(&client_id)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("no app with client id {client_id:?}")))?;
+            state.store.delete_app(app.id).await?;
+            println!("deleted {client_id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! Configuration: flags, then environment (`WSOAUTH_*`), then a TOML file (`--config`), then defaults.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use thiserror::Error;
+use wsoauth_domain::duration::{DurationError, parse_seconds};
+
+/// wsoauth: a Worksection-compatible OAuth 2.0 server and API.
+#[derive(Debug, Parser)]
+#[command(name = "wsoauth", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by every command. Each has an environment fallback; a TOML file (`--config`) may set any of
+/// them with the same names in snake case (`public_url = "https://auth.example.com"`).
+#[derive(Debug, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "WSOAUTH_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "WSOAUTH_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Public base URL, used as the token issuer (`iss`) and the default `account_url`
+    /// [default: http://LISTEN].
+    #[arg(long, env = "WSOAUTH_PUBLIC_URL", global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Per-account URL template for `account_url`, e.g. `https://{account}.example.com` (the server answers on
+    /// every host) [default: the public URL].
+    #[arg(long, env = "WSOAUTH_ACCOUNT_URL_TEMPLATE", global = true, value_name = "TEMPLATE")]
+    pub account_url_template: Option<String>,
+    /// Database URL: `sqlite://PATH` [default: sqlite://data/wsoauth.db].
+    #[arg(long, env = "WSOAUTH_DATABASE_URL", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Authorization code lifetime: seconds, or 10m, 24h, 30d [default: 10m].
+    #[arg(long, env = "WSOAUTH_CODE_TTL", global = true, value_name = "DURATION")]
+    pub code_ttl: Option<String>,
+    /// Access token lifetime [default: 24h].
+    #[arg(long, env = "WSOAUTH_ACCESS_TOKEN_TTL", global = true, value_name = "DURATION")]
+    pub access_token_ttl: Option<String>,
+    /// Refresh token lifetime [default: 30d].
+    #[arg(long, env = "WSOAUTH_REFRESH_TOKEN_TTL", global = true, value_name = "DURATION")]
+    pub refresh_token_ttl: Option<String>,
+    /// Sign-in session lifetime [default: 12h].
+    #[arg(long, env = "WSOAUTH_SESSION_TTL", global = true, value_name = "DURATION")]
+    pub session_ttl: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default command). On an empty database it creates an account and its owner
+    /// (`WSOAUTH_BOOTSTRAP_EMAIL`, `WSOAUTH_BOOTSTRAP_PASSWORD`, or a generated password printed once).
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage people and their membership of accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API applications (OAuth 2.0 clients).
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Short name used in the account URL template [default: derived from the name].
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a person to an account; the password is read from standard input (first line). An existing person
+    /// (same email) joins the account; an empty password then keeps the one they have.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Account id or slug; may be left out when there is only one account.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        /// owner, admin, user, guest or reader.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an application; prints its client id and secret (the secret is shown only now).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Redirect URI (repeat for several): https, or http on a loopback host.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Scopes the app may ask for, separated by commas or spaces [default: all 17].
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Account id or slug; may be left out when there is only one account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Print `{"client_id":...,"client_secret":...}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List applications.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an application and every token it holds.
+    Delete { client_id: String },
+}
+
+/// Resolved settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: String,
+    /// `None`: derived from the bound address at start.
+    pub public_url: Option<String>,
+    pub account_url_template: Option<String>,
+    pub database_url: String,
+    pub code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub session_ttl: i64,
+    /// Argon2id cost: memory in KiB and passes. Tests lower them.
+    pub argon2_memory_kib: u32,
+    pub argon2_passes: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            account_url_template: None,
+            database_url: "sqlite://data/wsoauth.db".into(),
+            code_ttl: 600,
+            access_token_ttl: 86_400,
+            refresh_token_ttl: 30 * 86_400,
+            session_ttl: 12 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_passes: 2,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: String, source: toml::de::Error },
+    #[error("{name}: {source}")]
+    Duration { name: &'static str, source: DurationError },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The file form: every key optional; lifetimes as numbers (seconds) or strings (`10m`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    account_url_template: Option<String>,
+    database_url: Option<String>,
+    code_ttl: Option<toml::Value>,
+    access_token_ttl: Option<toml::Value>,
+    refresh_token_ttl: Option<toml::Value>,
+    session_ttl: Option<toml::Value>,
+}
+
+fn value_text(value: Option<toml::Value>) -> Option<String> {
+    value.map(|v| match v {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(n) => n.to_string(),
+        _ => String::new(),
+    })
+}
+
+impl ConfigArgs {
+    pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Settings::default();
+        let ttl = |name: &'static str, flag: &Option<String>, file: Option<toml::Value>, default: i64| {
+            match flag.clone().or_else(|| value_text(file)) {
+                Some(text) => parse_seconds(&text).map_err(|source| ConfigError::Duration { name, source }),
+                None => Ok(default),
+            }
+        };
+        let public_url = self.public_url.clone().or(file.public_url).map(|url| url.trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                return Err(ConfigError::Invalid(format!("public URL {url:?} must start with http:// or https://")));
+            }
+        }
+        let account_url_template = self.account_url_template.clone().or(file.account_url_template);
+        if let Some(template) = &account_url_template {
+            if !template.contains("{account}") {
+                return Err(ConfigError::Invalid(format!(
+                    "account URL template {template:?} must contain {{account}}"
+                )));
+            }
+        }
+        Ok(Settings {
+            listen: self.listen.clone().or(file.listen).unwrap_or(defaults.listen),
+            public_url,
+            account_url_template: account_url_template.map(|t| t.trim_end_matches('/').to_owned()),
+            database_url: self.database_url.clone().or(file.database_url).unwrap_or(defaults.database_url),
+            code_ttl: ttl("code TTL", &self.code_ttl, file.code_ttl, defaults.code_ttl)?,
+            access_token_ttl: ttl("access token TTL", &self.access_token_ttl, file.access_token_ttl, defaults.access_token_ttl)?,
+            refresh_token_ttl: ttl(
+                "refresh token TTL",
+                &self.refresh_token_ttl,
+                file.refresh_token_ttl,
+                defaults.refresh_token_ttl,
+            )?,
+            session_ttl: ttl("session TTL", &self.session_ttl, file.session_ttl, defaults.session_ttl)?,
+            ..defaults
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+}

@@ -1,0 +1,64 @@
+//! Client authentication at the token endpoints (RFC 6749 §2.3.1): HTTP Basic (raw or form-urlencoded inside),
+//! `client_id`/`client_secret` in the body or the query, or both with the same values.
+
+use axum::http::{HeaderMap, header};
+use wsoauth_domain::basic::{decode_basic, is_basic};
+use wsoauth_domain::constant_time_eq;
+use wsoauth_storage::App;
+use wsoauth_types::OAuthError;
+
+use super::OAuthResponseError;
+use crate::params::Params;
+use crate::state::{AppState, purpose};
+
+const FAILED: &str = "Client authentication failed";
+
+/// The authenticated app.
+pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<App, OAuthResponseError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let basic = match authorization {
+        Some(value) if is_basic(value) => {
+            Some(decode_basic(value).ok_or_else(|| OAuthResponseError::new(OAuthError::InvalidClient, FAILED))?)
+        }
+        _ => None,
+    };
+    let body_id = params.non_empty("client_id")?;
+    let body_secret = params.non_empty("client_secret")?;
+    // Candidate (id, secret) pairs: Basic as decoded and as raw (they are the same for ids and secrets issued here).
+    let mut candidates: Vec<(String, String)> = Vec::with_capacity(2);
+    if let Some(basic) = &basic {
+        candidates.push(basic.decoded.clone());
+        if basic.raw != basic.decoded {
+            candidates.push(basic.raw.clone());
+        }
+        let agrees = |value: Option<&str>, pick: fn(&(String, String)) -> &String| {
+            value.is_none_or(|v| candidates.iter().any(|c| pick(c) == v))
+        };
+        if !agrees(body_id, |c| &c.0) || !agrees(body_secret, |c| &c.1) {
+            return Err(OAuthResponseError::invalid_request(
+                "Client credentials were sent both in the Authorization header and in the request with different values",
+            ));
+        }
+    } else {
+        match (body_id, body_secret) {
+            (Some(id), Some(secret)) => candidates.push((id.to_owned(), secret.to_owned())),
+            (Some(_), None) => {
+                return Err(OAuthResponseError::new(OAuthError::InvalidClient, "client_secret is required"));
+            }
+            _ => return Err(OAuthResponseError::new(OAuthError::InvalidClient, "client_id is required")),
+        }
+    }
+    for (id, secret) in candidates {
+        if id.len() > 200 || secret.len() > 400 {
+            continue;
+        }
+        let digest = state.digest(purpose::CLIENT_SECRET, &secret);
+        if let Some(app) = state.store.app_by_client_id(&id).await? {
+            if constant_time_eq(&digest, &app.secret_digest) {
+                return Ok(app);
+            }
+        }
+    }
+    tracing::info!("client authentication failed");
+    Err(OAuthResponseError::new(OAuthError::InvalidClient, FAILED))
+}

@@ -1,0 +1,144 @@
+//! `/oauth2/token` (authorization code and refresh token grants) and `/oauth2/refresh`, on GET or POST with
+//! parameters in the query or a form body.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use wsoauth_storage::{ExchangeError, Grant, NewRefresh, RefreshError};
+use wsoauth_types::{OAuthError, TokenResponse};
+
+use super::OAuthResponseError;
+use super::client::authenticate;
+use super::error::no_store;
+use crate::jwt::Claims;
+use crate::params::Params;
+use crate::state::{AppState, Shared, purpose};
+
+/// `/oauth2/token`: `grant_type` is `authorization_code` or `refresh_token`.
+pub async fn token(State(state): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    respond(&state, uri, headers, body, None).await
+}
+
+/// `/oauth2/refresh`: the refresh grant, with or without `grant_type`.
+pub async fn refresh(State(state): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    respond(&state, uri, headers, body, Some("refresh_token")).await
+}
+
+async fn respond(state: &AppState, uri: Uri, headers: HeaderMap, body: Bytes, default_grant: Option<&str>) -> Response {
+    match issue(state, uri, headers, body, default_grant).await {
+        Ok(tokens) => (no_store(), Json(tokens)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    default_grant: Option<&str>,
+) -> Result<TokenResponse, OAuthResponseError> {
+    let params = Params::parse(uri.query(), &headers, &body)?;
+    let grant_type = params.non_empty("grant_type")?.or(default_grant);
+    let grant_type = match grant_type {
+        Some(g @ ("authorization_code" | "refresh_token")) if default_grant.is_none() || g == "refresh_token" => g,
+        Some(other) => {
+            return Err(OAuthResponseError::new(
+                OAuthError::UnsupportedGrantType,
+                format!("grant_type {other:?} is not supported here"),
+            ));
+        }
+        None => return Err(OAuthResponseError::invalid_request("grant_type is required")),
+    };
+    let app = authenticate(state, &params, &headers).await?;
+    let now = state.now();
+    let refresh_token = state.new_secret();
+    let next = NewRefresh {
+        digest: state.digest(purpose::REFRESH, &refresh_token),
+        expires_at: now + state.settings.refresh_token_ttl,
+    };
+    let grant = if grant_type == "authorization_code" {
+        let code = params.non_empty("code")?.ok_or_else(|| OAuthResponseError::invalid_request("code is required"))?;
+        let redirect_uri = params
+            .non_empty("redirect_uri")?
+            .ok_or_else(|| OAuthResponseError::invalid_request("redirect_uri is required"))?;
+        let digest = state.digest(purpose::CODE, code);
+        state.store.exchange_code(&digest, app.id, redirect_uri, now, &next).await.map_err(|error| {
+            tracing::info!(client_id = %app.client_id, reason = %error, "authorization code refused");
+            match error {
+                ExchangeError::Unknown => OAuthResponseError::invalid_grant("Authorization code is invalid"),
+                ExchangeError::Replayed => OAuthResponseError::invalid_grant("Authorization code has been revoked"),
+                ExchangeError::Expired => OAuthResponseError::invalid_grant("Authorization code has expired"),
+                ExchangeError::WrongClient => {
+                    OAuthResponseError::invalid_grant("Authorization code was not issued to this client")
+                }
+                ExchangeError::RedirectMismatch => OAuthResponseError::invalid_grant(
+                    "redirect_uri does not match the one in the authorization request",
+                ),
+                ExchangeError::Storage(error) => error.into(),
+            }
+        })?
+    } else {
+        let token = params
+            .non_empty("refresh_token")?
+            .ok_or_else(|| OAuthResponseError::invalid_request("refresh_token is required"))?;
+        let digest = state.digest(purpose::REFRESH, token);
+        state.store.rotate_refresh(&digest, app.id, now, &next).await.map_err(|error| {
+            tracing::info!(client_id = %app.client_id, reason = %error, "refresh token refused");
+            match error {
+                RefreshError::Unknown => OAuthResponseError::invalid_grant("Refresh token is invalid"),
+                RefreshError::Rotated | RefreshError::Revoked => {
+                    OAuthResponseError::invalid_grant("Refresh token has been revoked")
+                }
+                RefreshError::Expired => OAuthResponseError::invalid_grant("Refresh token has expired"),
+                RefreshError::WrongClient => {
+                    OAuthResponseError::invalid_grant("Refresh token was not issued to this client")
+                }
+                RefreshError::Storage(error) => error.into(),
+            }
+        })?
+    };
+    tokens(state, &app.client_id, &grant, refresh_token, now).await
+}
+
+async fn tokens(
+    state: &AppState,
+    client_id: &str,
+    grant: &Grant,
+    refresh_token: String,
+    now: i64,
+) -> Result<TokenResponse, OAuthResponseError> {
+    let member = state
+        .store
+        .member(grant.user_id)
+        .await?
+        .ok_or_else(|| OAuthResponseError::invalid_grant("The user of this grant no longer exists"))?;
+    let claims = Claims {
+        iss: state.public_url.clone(),
+        sub: grant.user_id.to_string(),
+        aud: client_id.to_owned(),
+        exp: now + state.settings.access_token_ttl,
+        iat: now,
+        nbf: now,
+        jti: wsoauth_domain::secret::random_hex(state.random.as_ref(), 20),
+        scope: grant.scopes.clone(),
+        client_id: client_id.to_owned(),
+        gid: grant.id,
+        generation: grant.generation,
+    };
+    let access_token = state.keys.sign(&claims).map_err(|error| {
+        tracing::error!(%error, "access token signing failed");
+        OAuthResponseError::server_error()
+    })?;
+    tracing::info!(client_id, grant = grant.id, generation = grant.generation, "tokens issued");
+    Ok(TokenResponse {
+        token_type: "bearer".into(),
+        expires_in: state.settings.access_token_ttl as u64,
+        access_token,
+        refresh_token,
+        account_url: state.account_url(&member.account),
+        scope: grant.scopes.clone(),
+    })
+}

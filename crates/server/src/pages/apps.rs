@@ -1,0 +1,221 @@
+//! Account settings, API section: register, edit, re-key and delete applications. Owners and account admins only.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+use wsoauth_storage::{App, Person};
+use wsoauth_types::{Scope, ScopeSet};
+
+use crate::admin::{self, AdminError};
+use crate::params::Params;
+use crate::state::{AppState, Shared};
+use crate::web::{PageError, csrf_ok, csrf_token, render, see_other, signed_in};
+
+struct AccountApps {
+    id: i64,
+    name: String,
+    apps: Vec<App>,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    email: String,
+    csrf: String,
+    error: Option<String>,
+    accounts: Vec<AccountApps>,
+    all_scopes: Vec<(&'static str, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "app_edit.html")]
+struct EditPage {
+    email: String,
+    csrf: String,
+    error: Option<String>,
+    client_id: String,
+    name: String,
+    redirect_uris: String,
+    scopes: Vec<(&'static str, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "app_secret.html")]
+struct SecretPage {
+    email: String,
+    csrf: String,
+    name: String,
+    client_id: String,
+    client_secret: String,
+}
+
+async fn person(state: &AppState, jar: &CookieJar) -> Result<Person, PageError> {
+    signed_in(state, jar).await?.ok_or_else(|| PageError::Forbidden("Sign in first.".into()))
+}
+
+/// The ids of the accounts this person manages.
+async fn managed_accounts(state: &AppState, person: &Person) -> Result<Vec<(i64, String)>, PageError> {
+    Ok(state
+        .store
+        .memberships(person.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role.manages_account())
+        .map(|m| (m.account.id, m.account.name))
+        .collect())
+}
+
+/// A form post from a signed-in manager with a valid CSRF token.
+async fn form(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[u8]) -> Result<(Person, Params), PageError> {
+    let params = Params::parse(None, headers, body).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    if !csrf_ok(state, jar, params.get("csrf_token")) {
+        return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
+    }
+    Ok((person(state, jar).await?, params))
+}
+
+/// The app `client_id` if this person manages its account; otherwise not found.
+async fn managed_app(state: &AppState, person: &Person, client_id: &str) -> Result<App, PageError> {
+    let app = state.store.app_by_client_id(client_id).await?.ok_or(PageError::NotFound)?;
+    if managed_accounts(state, person).await?.iter().any(|(id, _)| *id == app.account_id) {
+        Ok(app)
+    } else {
+        Err(PageError::NotFound)
+    }
+}
+
+fn scope_choices(selected: ScopeSet) -> Vec<(&'static str, bool)> {
+    Scope::ALL.iter().map(|s| (s.as_str(), selected.contains(*s))).collect()
+}
+
+fn scopes_of(params: &Params) -> String {
+    params.get_all("scopes").collect::<Vec<_>>().join(" ")
+}
+
+async fn settings_page(state: &AppState, jar: CookieJar, person: Person, status: StatusCode, error: Option<String>) -> Result<Response, PageError> {
+    let mut accounts = Vec::new();
+    for (id, name) in managed_accounts(state, &person).await? {
+        accounts.push(AccountApps { id, name, apps: state.store.apps(Some(id)).await? });
+    }
+    let (jar, csrf) = csrf_token(state, jar);
+    let page = SettingsPage { email: person.email, csrf, error, accounts, all_scopes: scope_choices(ScopeSet::all()) };
+    Ok(render(jar, status, &page))
+}
+
+pub async fn list(State(state): State<Shared>, jar: CookieJar) -> Result<Response, PageError> {
+    let Some(person) = signed_in(&state, &jar).await? else {
+        return Ok(see_other(jar, "/login?next=%2Fsettings%2Fapi"));
+    };
+    settings_page(&state, jar, person, StatusCode::OK, None).await
+}
+
+fn secret_page(state: &AppState, jar: CookieJar, person: Person, app: &App, secret: String) -> Response {
+    let (jar, csrf) = csrf_token(state, jar);
+    let page = SecretPage {
+        email: person.email,
+        csrf,
+        name: app.name.clone(),
+        client_id: app.client_id.clone(),
+        client_secret: secret,
+    };
+    render(jar, StatusCode::OK, &page)
+}
+
+pub async fn create(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+    let (person, params) = form(&state, &jar, &headers, &body).await?;
+    let account_id = params.get("account_id").and_then(|a| a.parse::<i64>().ok());
+    let managed = managed_accounts(&state, &person).await?;
+    let Some(account_id) = account_id.filter(|id| managed.iter().any(|(m, _)| m == id)) else {
+        return Err(PageError::Forbidden("You do not manage that account.".into()));
+    };
+    let fields = admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes_of(&params));
+    match fields {
+        Ok(fields) => {
+            let (app, secret) = admin::create_app(&state, account_id, &fields).await.map_err(admin_error)?;
+            Ok(secret_page(&state, jar, person, &app, secret))
+        }
+        Err(AdminError::Invalid(message)) => settings_page(&state, jar, person, StatusCode::BAD_REQUEST, Some(message)).await,
+        Err(other) => Err(admin_error(other)),
+    }
+}
+
+fn admin_error(error: AdminError) -> PageError {
+    match error {
+        AdminError::Invalid(message) => PageError::BadRequest(message),
+        AdminError::Storage(error) => error.into(),
+        AdminError::Password(error) => {
+            tracing::error!(%error, "password hashing failed");
+            PageError::Internal
+        }
+    }
+}
+
+fn edit_page(state: &AppState, jar: CookieJar, person: Person, app: &App, status: StatusCode, error: Option<String>) -> Response {
+    let (jar, csrf) = csrf_token(state, jar);
+    let page = EditPage {
+        email: person.email,
+        csrf,
+        error,
+        client_id: app.client_id.clone(),
+        name: app.name.clone(),
+        redirect_uris: app.redirect_uris.join("\n"),
+        scopes: scope_choices(ScopeSet::parse(&app.scopes).unwrap_or_default()),
+    };
+    render(jar, status, &page)
+}
+
+pub async fn show(State(state): State<Shared>, jar: CookieJar, Path(client_id): Path<String>) -> Result<Response, PageError> {
+    let person = person(&state, &jar).await?;
+    let app = managed_app(&state, &person, &client_id).await?;
+    Ok(edit_page(&state, jar, person, &app, StatusCode::OK, None))
+}
+
+pub async fn update(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (person, params) = form(&state, &jar, &headers, &body).await?;
+    let app = managed_app(&state, &person, &client_id).await?;
+    match admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes_of(&params)) {
+        Ok(fields) => {
+            state.store.update_app(app.id, &fields, state.now()).await?;
+            tracing::info!(client_id = %app.client_id, "app changed");
+            Ok(see_other(jar, "/settings/api"))
+        }
+        Err(AdminError::Invalid(message)) => Ok(edit_page(&state, jar, person, &app, StatusCode::BAD_REQUEST, Some(message))),
+        Err(other) => Err(admin_error(other)),
+    }
+}
+
+pub async fn regenerate(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (person, _) = form(&state, &jar, &headers, &body).await?;
+    let app = managed_app(&state, &person, &client_id).await?;
+    let secret = admin::regenerate_secret(&state, &app).await.map_err(admin_error)?;
+    Ok(secret_page(&state, jar, person, &app, secret))
+}
+
+pub async fn delete(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (person, _) = form(&state, &jar, &headers, &body).await?;
+    let app = managed_app(&state, &person, &client_id).await?;
+    state.store.delete_app(app.id).await?;
+    tracing::info!(client_id = %app.client_id, "app deleted");
+    Ok(see_other(jar, "/settings/api"))
+}

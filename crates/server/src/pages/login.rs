@@ -1,0 +1,70 @@
+//! Sign-in and sign-out.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+
+use crate::params::Params;
+use crate::state::{AppState, Shared};
+use crate::web::{PageError, csrf_ok, csrf_token, end_session, render, safe_next, see_other, signed_in, start_session};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+fn form(state: &AppState, jar: CookieJar, status: StatusCode, next: String, email: String, error: Option<String>) -> Response {
+    let (jar, csrf) = csrf_token(state, jar);
+    render(jar, status, &LoginPage { csrf, next, email, error })
+}
+
+pub async fn show(State(state): State<Shared>, jar: CookieJar, uri: Uri) -> Result<Response, PageError> {
+    let params = Params::parse(uri.query(), &HeaderMap::new(), b"").map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let next = safe_next(params.get("next"));
+    if signed_in(&state, &jar).await?.is_some() {
+        return Ok(see_other(jar, &next));
+    }
+    Ok(form(&state, jar, StatusCode::OK, next, String::new(), None))
+}
+
+pub async fn submit(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+    let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let next = safe_next(params.get("next"));
+    let email = params.get("email").unwrap_or("").trim().to_owned();
+    if !csrf_ok(&state, &jar, params.get("csrf_token")) {
+        let error = Some("The form expired. Please sign in again.".to_owned());
+        return Ok(form(&state, jar, StatusCode::FORBIDDEN, next, email, error));
+    }
+    let password = params.get("password").unwrap_or("").to_owned();
+    let person = if email.len() <= 320 { state.store.person_by_email(&email).await? } else { None };
+    let hash = person.as_ref().and_then(|p| p.password_hash.clone());
+    let ok = password.len() <= 1024 && state.passwords.verify(password, hash).await;
+    match person.filter(|_| ok) {
+        Some(person) => {
+            tracing::info!(person = person.id, "signed in");
+            let jar = start_session(&state, jar, &person).await?;
+            Ok(see_other(jar, &next))
+        }
+        None => {
+            tracing::info!("sign-in failed");
+            let error = Some("Wrong email or password.".to_owned());
+            Ok(form(&state, jar, StatusCode::UNAUTHORIZED, next, email, error))
+        }
+    }
+}
+
+pub async fn logout(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+    let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    if !csrf_ok(&state, &jar, params.get("csrf_token")) {
+        return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
+    }
+    let jar = end_session(&state, jar).await?;
+    Ok(see_other(jar, "/login"))
+}

@@ -1,0 +1,207 @@
+//! Start-up: open the database, load (or create) the digest key and the signing key, bootstrap an empty
+//! database, build the router, serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use wsoauth_domain::{Clock, OsRandom, RandomSource, SecretHasher};
+use wsoauth_storage::{Role, StorageError, Store};
+
+use crate::config::Settings;
+use crate::jwt::{KeyError, KeySet, SigningKey};
+use crate::password::{PasswordError, Passwords};
+use crate::state::{AppState, Shared};
+use crate::{admin, api, oauth, pages};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(String),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the store and builds the shared state. `public_url` is the resolved public base URL.
+pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Clock>) -> Result<Shared, StartError> {
+    let store = Store::open(&settings.database_url).await?;
+    let random: Arc<dyn RandomSource> = Arc::new(OsRandom);
+    let mut fresh = [0u8; 32];
+    random.fill(&mut fresh);
+    let stored = store.setting_or_insert("digest_key", &fresh).await?;
+    let key: [u8; 32] = stored
+        .as_slice()
+        .try_into()
+        .map_err(|_| StorageError::Corrupt("digest_key is not 32 bytes".into()))?;
+    let keys = load_keys(&store, clock.now()).await?;
+    let passwords = Passwords::new(settings.argon2_memory_kib, settings.argon2_passes, random.as_ref())?;
+    Ok(Arc::new(AppState {
+        store,
+        secure_cookies: public_url.starts_with("https://"),
+        public_url,
+        settings,
+        clock,
+        random,
+        hasher: SecretHasher::new(key),
+        keys: Arc::new(keys),
+        passwords,
+    }))
+}
+
+/// The signing keys: the newest unretired key signs; every stored key verifies. The first start makes one.
+async fn load_keys(store: &Store, now: i64) -> Result<KeySet, StartError> {
+    let mut rows = store.signing_keys().await?;
+    if !rows.iter().any(|row| row.retired_at.is_none()) {
+        let (der, kid) = SigningKey::generate()?;
+        store.insert_first_signing_key(&kid, &der, now).await?;
+        rows = store.signing_keys().await?;
+    }
+    let mut all = Vec::with_capacity(rows.len());
+    let mut active = None;
+    for row in &rows {
+        let key = Arc::new(SigningKey::from_pkcs8(&row.kid, &row.private_key)?);
+        if row.retired_at.is_none() {
+            active = Some(key.clone());
+        }
+        all.push(key);
+    }
+    let active = active.ok_or_else(|| StorageError::Corrupt("no active signing key".into()))?;
+    Ok(KeySet::new(active, all))
+}
+
+/// On an empty database: one account and its owner. Returns the sign-in details to print, if it created them.
+pub async fn bootstrap(state: &AppState) -> Result<Option<(String, Option<String>)>, StartError> {
+    if state.store.count_accounts().await? > 0 {
+        return Ok(None);
+    }
+    let email = std::env::var("WSOAUTH_BOOTSTRAP_EMAIL").unwrap_or_else(|_| "owner@example.com".into());
+    let given = std::env::var("WSOAUTH_BOOTSTRAP_PASSWORD").ok().filter(|p| !p.is_empty());
+    let password = given.clone().unwrap_or_else(|| wsoauth_domain::secret::random_token(state.random.as_ref(), 15));
+    let bad = |e: admin::AdminError| StartError::Bootstrap(e.to_string());
+    let account = admin::create_account(state, "My account", Some("main")).await.map_err(bad)?;
+    admin::add_member(state, account.id, &email, "Account", "Owner", Role::Owner, Some(password.clone()))
+        .await
+        .map_err(bad)?;
+    Ok(Some((email, given.is_none().then_some(password))))
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login::show).post(pages::login::submit))
+        .route("/logout", post(pages::login::logout))
+        .route("/settings/api", get(pages::apps::list))
+        .route("/settings/api/apps", post(pages::apps::create))
+        .route("/settings/api/apps/{client_id}", get(pages::apps::show).post(pages::apps::update))
+        .route("/settings/api/apps/{client_id}/secret", post(pages::apps::regenerate))
+        .route("/settings/api/apps/{client_id}/delete", post(pages::apps::delete))
+        .route("/oauth2/authorize", get(oauth::authorize::show).post(oauth::authorize::decide))
+        .route("/oauth2/token", get(oauth::token::token).post(oauth::token::token))
+        .route("/oauth2/refresh", get(oauth::token::refresh).post(oauth::token::refresh))
+        .route("/oauth2/resource", get(oauth::resource::resource).post(oauth::resource::resource))
+        .route("/api/oauth2", get(api::dispatch).post(api::dispatch))
+        .route("/api/oauth2/", get(api::dispatch).post(api::dispatch))
+        .fallback(|| async { crate::web::PageError::NotFound })
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(state)
+}
+
+/// A server running in this process.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub state: Shared,
+    pub handle: tokio::task::JoinHandle<()>,
+}
+
+/// Binds `settings.listen`, prepares the state (public URL derived from the bound address unless configured) and
+/// serves in the background. Tests use `127.0.0.1:0`.
+pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| default_public_url(addr));
+    let state = prepare(settings, public_url.clone(), clock).await?;
+    let app = router(state.clone());
+    let handle = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "server stopped");
+        }
+    });
+    Ok(Running { addr, base_url: format!("http://{addr}"), state, handle })
+}
+
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// `wsoauth serve`: bind, bootstrap, print the sign-in details, serve until Ctrl-C or SIGTERM.
+pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), StartError> {
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| default_public_url(addr));
+    let state = prepare(settings, public_url.clone(), clock).await?;
+    if let Some((email, password)) = bootstrap(&state).await? {
+        println!("Created an account and its owner. Sign in at {public_url}/login");
+        println!("  email:    {email}");
+        match password {
+            Some(password) => println!("  password: {password}   (shown only now)"),
+            None => println!("  password: the one in WSOAUTH_BOOTSTRAP_PASSWORD"),
+        }
+    }
+    tracing::info!(%addr, %public_url, "wsoauth listening");
+    println!("wsoauth listening on http://{addr} (public URL {public_url})");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(StartError::Serve)
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,63 @@
+//! What every handler shares: the store, the settings, the clock, randomness, the digest key and the keys.
+
+use std::sync::Arc;
+
+use wsoauth_domain::secret::{random_hex, random_token};
+use wsoauth_domain::{Clock, RandomSource, SecretHasher};
+use wsoauth_storage::{Account, Store};
+
+use crate::config::Settings;
+use crate::jwt::KeySet;
+use crate::password::Passwords;
+
+pub type Shared = Arc<AppState>;
+
+pub struct AppState {
+    pub store: Store,
+    pub settings: Settings,
+    /// The public base URL, without a trailing slash: the token issuer.
+    pub public_url: String,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn RandomSource>,
+    pub hasher: SecretHasher,
+    pub keys: Arc<KeySet>,
+    pub passwords: Passwords,
+    /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
+    pub secure_cookies: bool,
+}
+
+/// Digest domains: a secret of one kind can never be presented as another.
+pub mod purpose {
+    pub const CLIENT_SECRET: &str = "client-secret";
+    pub const CODE: &str = "authorization-code";
+    pub const REFRESH: &str = "refresh-token";
+    pub const SESSION: &str = "session";
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn digest(&self, purpose: &str, secret: &str) -> Vec<u8> {
+        self.hasher.digest(purpose, secret)
+    }
+
+    /// A new high-entropy secret in `[A-Za-z0-9_-]` (256 bits).
+    pub fn new_secret(&self) -> String {
+        random_token(self.random.as_ref(), 32)
+    }
+
+    /// A new client id: 32 lowercase hex characters, like Worksection's.
+    pub fn new_client_id(&self) -> String {
+        random_hex(self.random.as_ref(), 16)
+    }
+
+    /// The base URL of an account: the template with its slug, or the public URL.
+    pub fn account_url(&self, account: &Account) -> String {
+        match &self.settings.account_url_template {
+            Some(template) => template.replace("{account}", &account.slug),
+            None => self.public_url.clone(),
+        }
+    }
+}
