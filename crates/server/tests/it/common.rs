@@ -1,0 +1,317 @@
+//! The test harness: a real wsoauth server on 127.0.0.1:0 with a temporary SQLite file, a manual clock, cheap
+//! Argon2 parameters, one account with an owner and a registered app; and HTTP helpers that walk the pages the
+//! way a browser does (cookies kept, redirects not followed).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use wsoauth_domain::ManualClock;
+use wsoauth_server::{Running, Settings, admin, spawn};
+use wsoauth_storage::Role;
+
+pub const START: i64 = 1_800_000_000;
+pub const OWNER_EMAIL: &str = "owner@acme.test";
+pub const OWNER_PASSWORD: &str = "owner-password";
+pub const REDIRECT: &str = "https://client.example/cb";
+
+pub struct TestServer {
+    pub running: Running,
+    pub clock: Arc<ManualClock>,
+    pub base: String,
+    pub account_id: i64,
+    pub owner_user_id: i64,
+    pub client_id: String,
+    pub client_secret: String,
+    dir: PathBuf,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.running.handle.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh temporary folder for one test's database.
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "wsoauth-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite://{}", dir.join("wsoauth.db").display()),
+        argon2_memory_kib: 8,
+        argon2_passes: 1,
+        ..Settings::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server with settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = temp_dir();
+        let mut settings = test_settings(&dir);
+        tweak(&mut settings);
+        let clock = Arc::new(ManualClock::new(START));
+        let running = spawn(settings, clock.clone()).await.expect("server starts");
+        let state = running.state.clone();
+        let account = admin::create_account(&state, "Acme", Some("acme")).await.unwrap();
+        let owner_user_id = admin::add_member(
+            &state,
+            account.id,
+            OWNER_EMAIL,
+            "Olga",
+            "Owner",
+            Role::Owner,
+            Some(OWNER_PASSWORD.into()),
+        )
+        .await
+        .unwrap();
+        let all = wsoauth_types::ScopeSet::all().to_space_separated();
+        let fields = admin::app_fields("Client App", [REDIRECT, "http://127.0.0.1:9/cb"], &all).unwrap();
+        let (app, client_secret) = admin::create_app(&state, account.id, &fields).await.unwrap();
+        TestServer {
+            base: running.base_url.clone(),
+            running,
+            clock,
+            account_id: account.id,
+            owner_user_id,
+            client_id: app.client_id,
+            client_secret,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn state(&self) -> &wsoauth_server::Shared {
+        &self.running.state
+    }
+
+    /// Registers another app in the test account; returns (client_id, client_secret).
+    pub async fn app(&self, name: &str, redirects: &[&str], scopes: &str) -> (String, String) {
+        let fields = admin::app_fields(name, redirects.iter().copied(), scopes).unwrap();
+        let (app, secret) = admin::create_app(self.state(), self.account_id, &fields).await.unwrap();
+        (app.client_id, secret)
+    }
+
+    /// Adds a member to an account; returns the user id.
+    pub async fn member(&self, account_id: i64, email: &str, password: &str, role: Role) -> i64 {
+        admin::add_member(self.state(), account_id, email, "Test", "Person", role, Some(password.into()))
+            .await
+            .unwrap()
+    }
+
+    /// The query of an authorization request for the test app.
+    pub fn authorize_query(&self, scope: &str, state: &str) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &self.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("state", state)
+            .append_pair("scope", scope)
+            .finish()
+    }
+
+    /// Signs the owner in, approves `scope` and returns the code.
+    pub async fn code(&self, scope: &str) -> String {
+        let browser = Browser::new();
+        browser.login(self, OWNER_EMAIL, OWNER_PASSWORD).await;
+        let location = browser.approve(self, &self.authorize_query(scope, "st")).await;
+        query_param(&location, "code").expect("redirect carries a code")
+    }
+
+    /// Exchanges a code with credentials in the form body; returns status and JSON.
+    pub async fn exchange(&self, code: &str) -> (StatusCode, Value) {
+        let response = plain()
+            .post(self.url("/oauth2/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    /// A full flow: code, then tokens. Panics unless the exchange succeeds.
+    pub async fn tokens(&self, scope: &str) -> Value {
+        let code = self.code(scope).await;
+        let (status, body) = self.exchange(&code).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Refreshes at `path` with credentials in the form body.
+    pub async fn refresh(&self, path: &str, refresh_token: &str) -> (StatusCode, Value) {
+        let response = plain()
+            .post(self.url(path))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    /// Calls an API action with a Bearer token; returns status and JSON.
+    pub async fn api(&self, token: &str, action: &str) -> (StatusCode, Value) {
+        let response = plain()
+            .get(self.url(&format!("/api/oauth2?action={action}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+/// A client that follows no redirects and keeps no cookies.
+pub fn plain() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// A cookie-keeping client that follows no redirects: a browser without JavaScript.
+pub struct Browser {
+    pub client: reqwest::Client,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser { client: reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap() }
+    }
+
+    pub async fn get(&self, url: &str) -> (StatusCode, Option<String>, String) {
+        let response = self.client.get(url).send().await.unwrap();
+        split(response).await
+    }
+
+    /// Posts a form; returns status, Location and body.
+    pub async fn post(&self, url: &str, form: &[(String, String)]) -> (StatusCode, Option<String>, String) {
+        let response = self.client.post(url).form(form).send().await.unwrap();
+        split(response).await
+    }
+
+    /// Signs in through the login page; panics unless it succeeds.
+    pub async fn login(&self, server: &TestServer, email: &str, password: &str) {
+        let (status, location, body) = self.try_login(server, email, password, "/").await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "sign-in failed: {body}");
+        assert_eq!(location.as_deref(), Some("/"));
+    }
+
+    pub async fn try_login(
+        &self,
+        server: &TestServer,
+        email: &str,
+        password: &str,
+        next: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        let (_, _, page) = self.get(&server.url("/login")).await;
+        let csrf = hidden_fields(&page).into_iter().find(|(k, _)| k == "csrf_token").unwrap().1;
+        let form = [
+            ("csrf_token".to_owned(), csrf),
+            ("next".to_owned(), next.to_owned()),
+            ("email".to_owned(), email.to_owned()),
+            ("password".to_owned(), password.to_owned()),
+        ];
+        self.post(&server.url("/login"), &form).await
+    }
+
+    /// Opens the consent page for `query` (the person must be signed in and have one account, or `query` must
+    /// name `user`), clicks Allow, and returns the Location of the redirect.
+    pub async fn approve(&self, server: &TestServer, query: &str) -> String {
+        self.decide(server, query, "allow").await
+    }
+
+    pub async fn decide(&self, server: &TestServer, query: &str, decision: &str) -> String {
+        let (status, _, page) = self.get(&server.url(&format!("/oauth2/authorize?{query}"))).await;
+        assert_eq!(status, StatusCode::OK, "consent page: {page}");
+        assert!(page.contains(r#"id="allow""#), "not a consent page: {page}");
+        let mut form = consent_fields(&page);
+        form.push(("decision".into(), decision.into()));
+        let (status, location, body) = self.post(&server.url("/oauth2/authorize"), &form).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        location.expect("redirect")
+    }
+}
+
+async fn split(response: reqwest::Response) -> (StatusCode, Option<String>, String) {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, location, response.text().await.unwrap())
+}
+
+/// Undoes the HTML escaping of attribute values.
+pub fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Every `<input type="hidden" name=... value=...>` of a page, in order.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for piece in html.split(r#"<input type="hidden" name=""#).skip(1) {
+        let Some((name, rest)) = piece.split_once('"') else { continue };
+        let Some(rest) = rest.strip_prefix(r#" value=""#) else { continue };
+        let Some((value, _)) = rest.split_once('"') else { continue };
+        fields.push((unescape(name), unescape(value)));
+    }
+    fields
+}
+
+/// The hidden fields of the consent form (the page also has the sign-out form).
+pub fn consent_fields(html: &str) -> Vec<(String, String)> {
+    let form = html.split(r#"<form method="post" action="/oauth2/authorize">"#).nth(1).expect("consent form");
+    hidden_fields(form.split("</form>").next().unwrap())
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, key: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}

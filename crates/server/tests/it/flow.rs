@@ -1,0 +1,148 @@
+//! The seed's flow end to end: code, token, API, resource, refresh, replay, concurrency, expiry.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::*;
+
+fn s(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}")).to_owned()
+}
+
+#[tokio::test]
+async fn code_token_api_resource_refresh() {
+    let server = TestServer::start().await;
+    let tokens = server.tokens("users_read,tasks_read").await;
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["expires_in"], 86400);
+    assert_eq!(tokens["account_url"], server.base.as_str());
+    assert_eq!(tokens["scope"], "tasks_read users_read");
+    let access = s(&tokens, "access_token");
+    assert_eq!(access.split('.').count(), 3, "a JWT");
+
+    let (status, me) = server.api(&access, "me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["status"], "ok");
+    assert_eq!(me["data"]["id"], server.owner_user_id.to_string());
+    assert_eq!(me["data"]["email"], OWNER_EMAIL);
+    assert_eq!(me["data"]["role"], "Owner");
+
+    let resource: Value = plain()
+        .get(server.url("/oauth2/resource"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        resource,
+        serde_json::json!({"id": server.owner_user_id.to_string(), "first_name": "Olga", "last_name": "Owner",
+                           "email": OWNER_EMAIL, "account_url": server.base})
+    );
+
+    let (status, next) = server.refresh("/oauth2/refresh", &s(&tokens, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert_ne!(next["access_token"], tokens["access_token"]);
+    assert_ne!(next["refresh_token"], tokens["refresh_token"]);
+    // the old pair is refused everywhere from now on
+    let (status, body) = server.api(&access, "me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = server.refresh("/oauth2/token", &s(&tokens, "refresh_token")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    // the new pair works, including a refresh through /oauth2/token
+    assert_eq!(server.api(&s(&next, "access_token"), "me").await.0, StatusCode::OK);
+    let (status, third) = server.refresh("/oauth2/token", &s(&next, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!(server.api(&s(&third, "access_token"), "me").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn replayed_code_is_refused_and_revokes_its_tokens() {
+    let server = TestServer::start().await;
+    let code = server.code("users_read").await;
+    let (status, tokens) = server.exchange(&code).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, again) = server.exchange(&code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(again["error"], "invalid_grant");
+    assert_eq!(server.api(&s(&tokens, "access_token"), "me").await.0, StatusCode::UNAUTHORIZED);
+    let (status, _) = server.refresh("/oauth2/refresh", &s(&tokens, "refresh_token")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn parallel_exchanges_of_one_code_have_one_winner() {
+    let server = TestServer::start().await;
+    let code = server.code("users_read").await;
+    let attempts = (0..12).map(|_| server.exchange(&code));
+    let results = futures_join_all(attempts).await;
+    let winners = results.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    assert_eq!(winners, 1, "{results:?}");
+    assert!(results.iter().all(|(status, body)| *status == StatusCode::OK || body["error"] == "invalid_grant"));
+}
+
+#[tokio::test]
+async fn parallel_refreshes_of_one_token_have_one_winner() {
+    let server = TestServer::start().await;
+    let tokens = server.tokens("users_read").await;
+    let refresh = s(&tokens, "refresh_token");
+    let results = futures_join_all((0..12).map(|_| server.refresh("/oauth2/refresh", &refresh))).await;
+    let winners: Vec<_> = results.iter().filter(|(status, _)| *status == StatusCode::OK).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert_eq!(server.api(&s(&winners[0].1, "access_token"), "me").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn expiry_of_code_access_and_refresh_tokens() {
+    let server = TestServer::start().await;
+    // a code lives 10 minutes
+    let code = server.code("users_read").await;
+    server.clock.advance(601);
+    let (status, body) = server.exchange(&code).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+
+    // an access token lives 24 hours, then the API says so in the words the official clients look for
+    let tokens = server.tokens("users_read").await;
+    server.clock.advance(86_399);
+    assert_eq!(server.api(&s(&tokens, "access_token"), "me").await.0, StatusCode::OK);
+    server.clock.advance(1);
+    let (status, body) = server.api(&s(&tokens, "access_token"), "me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["message"], "Access token is expired");
+    assert!(body["errorDescription"].as_str().unwrap().contains("token is expired"));
+
+    // the refresh token still works until a month has passed
+    let (status, next) = server.refresh("/oauth2/refresh", &s(&tokens, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    server.clock.advance(30 * 86_400);
+    let (status, body) = server.refresh("/oauth2/refresh", &s(&next, "refresh_token")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+}
+
+/// Runs futures concurrently on the current task.
+async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => {
+                        *result = Some(output);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    outputs.extend(results.into_iter().flatten());
+    outputs
+}

@@ -1,0 +1,4 @@
+//! wsoauth-server integration tests: one binary, every test against a real server over HTTP.
+
+mod common;
+mod flow;
