@@ -36,10 +36,8 @@ impl Store {
                 .ok_or_else(|| StorageError::BadUrl(url.to_owned()))?;
             let path = path.split('?').next().unwrap_or(path);
             if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| StorageError::CreateDir {
-                    path: parent.display().to_string(),
-                    source,
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| StorageError::CreateDir { path: parent.display().to_string(), source })?;
             }
             SqliteConnectOptions::new()
                 .filename(path)
@@ -106,10 +104,7 @@ impl Store {
             .bind(value)
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?").bind(name).fetch_one(&self.pool).await?)
     }
 
     // ---- accounts, people, members --------------------------------------------------------------------------
@@ -135,10 +130,8 @@ impl Store {
     }
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>, StorageError> {
-        let row = sqlx::query("SELECT id, name, slug FROM accounts WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, slug FROM accounts WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(account_from))
     }
 
@@ -315,7 +308,13 @@ impl Store {
 
     // ---- sessions -------------------------------------------------------------------------------------------
 
-    pub async fn create_session(&self, digest: &[u8], person_id: i64, now: i64, expires_at: i64) -> Result<(), StorageError> {
+    pub async fn create_session(
+        &self,
+        digest: &[u8],
+        person_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StorageError> {
         sqlx::query("INSERT INTO sessions (digest, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
             .bind(digest)
             .bind(person_id)
@@ -509,9 +508,10 @@ impl Store {
     // ---- signing keys ---------------------------------------------------------------------------------------
 
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StorageError> {
-        let rows = sqlx::query("SELECT kid, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT kid, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(SigningKeyRow {
@@ -525,7 +525,12 @@ impl Store {
     }
 
     /// Stores a signing key unless a key already exists (first node to start wins); returns whether it was stored.
-    pub async fn insert_first_signing_key(&self, kid: &str, private_key: &[u8], now: i64) -> Result<bool, StorageError> {
+    pub async fn insert_first_signing_key(
+        &self,
+        kid: &str,
+        private_key: &[u8],
+        now: i64,
+    ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "INSERT INTO signing_keys (kid, private_key, created_at) SELECT ?, ?, ? \
              WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
@@ -546,14 +551,16 @@ async fn insert_refresh(
     now: i64,
     refresh: &NewRefresh,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&refresh.digest)
-        .bind(grant_id)
-        .bind(generation)
-        .bind(now)
-        .bind(refresh.expires_at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&refresh.digest)
+    .bind(grant_id)
+    .bind(generation)
+    .bind(now)
+    .bind(refresh.expires_at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -565,11 +572,7 @@ fn conflict(error: sqlx::Error, what: &'static str) -> StorageError {
 }
 
 fn account_from(row: &SqliteRow) -> Account {
-    Account {
-        id: row.get("id"),
-        name: row.get("name"),
-        slug: row.get("slug"),
-    }
+    Account { id: row.get("id"), name: row.get("name"), slug: row.get("slug") }
 }
 
 fn person_from(row: &SqliteRow) -> Person {

@@ -1,0 +1,213 @@
+//! The storage contract: what every backend must do, run against SQLite (a temporary file, so connections are
+//! real and concurrent).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wsoauth_storage::{AppFields, ExchangeError, NewCode, NewRefresh, RefreshError, Role, StorageError, Store};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+struct Db {
+    store: Store,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn sqlite() -> Db {
+    let dir = std::env::temp_dir().join(format!(
+        "wsoauth-storage-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = format!("sqlite://{}", dir.join("nested/db.sqlite").display());
+    let store = Store::open(&url).await.unwrap();
+    Db { store, dir }
+}
+
+/// An account, a member and an app; returns (user_id, app_id).
+async fn fixture(store: &Store) -> (i64, i64) {
+    let account = store.create_account("Acme", "acme", 1).await.unwrap();
+    let person = store.create_person("Ann@Example.com", "Ann", "Lee", Some("hash"), 1).await.unwrap();
+    let user = store.add_member(account.id, person.id, Role::Owner, 1).await.unwrap();
+    let fields =
+        AppFields { name: "App".into(), redirect_uris: vec!["https://a/cb".into()], scopes: "users_read".into() };
+    let app = store.create_app(account.id, "client-1", b"digest", &fields, 1).await.unwrap();
+    (user, app.id)
+}
+
+fn code(digest: &[u8], app_id: i64, user_id: i64, now: i64) -> NewCode {
+    NewCode {
+        digest: digest.to_vec(),
+        app_id,
+        user_id,
+        redirect_uri: "https://a/cb".into(),
+        scopes: "users_read".into(),
+        now,
+        expires_at: now + 600,
+    }
+}
+
+fn refresh(digest: &[u8], expires_at: i64) -> NewRefresh {
+    NewRefresh { digest: digest.to_vec(), expires_at }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_reopen_keeps_data() {
+    let db = sqlite().await;
+    fixture(&db.store).await;
+    db.store.migrate().await.unwrap();
+    let url = format!("sqlite://{}", db.dir.join("nested/db.sqlite").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.count_accounts().await.unwrap(), 1);
+    assert!(Store::open("postgres-nope").await.is_err());
+}
+
+#[tokio::test]
+async fn people_are_found_by_email_in_any_case_and_unique() {
+    let db = sqlite().await;
+    let (user, _) = fixture(&db.store).await;
+    let person = db.store.person_by_email(" ann@EXAMPLE.com ").await.unwrap().unwrap();
+    assert_eq!(person.email, "ann@example.com");
+    let dup = db.store.create_person("ANN@example.com", "", "", None, 2).await;
+    assert!(matches!(dup, Err(StorageError::Conflict(_))));
+    let member = db.store.member(user).await.unwrap().unwrap();
+    assert_eq!((member.role, member.account.slug.as_str()), (Role::Owner, "acme"));
+    assert_eq!(db.store.memberships(person.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn settings_keep_the_first_value() {
+    let db = sqlite().await;
+    assert_eq!(db.store.setting_or_insert("k", b"one").await.unwrap(), b"one");
+    assert_eq!(db.store.setting_or_insert("k", b"two").await.unwrap(), b"one");
+}
+
+#[tokio::test]
+async fn code_exchange_is_single_use_and_replay_revokes() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c1", app, user, 100)).await.unwrap();
+    let grant = db.store.exchange_code(b"c1", app, "https://a/cb", 101, &refresh(b"r1", 10_000)).await.unwrap();
+    assert_eq!((grant.user_id, grant.generation, grant.scopes.as_str()), (user, 1, "users_read"));
+    let replay = db.store.exchange_code(b"c1", app, "https://a/cb", 102, &refresh(b"r2", 10_000)).await;
+    assert!(matches!(replay, Err(ExchangeError::Replayed)));
+    assert!(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
+    let rotated = db.store.rotate_refresh(b"r1", app, 103, &refresh(b"r3", 10_000)).await;
+    assert!(matches!(rotated, Err(RefreshError::Revoked)));
+    let unknown = db.store.exchange_code(b"nope", app, "https://a/cb", 102, &refresh(b"r4", 10_000)).await;
+    assert!(matches!(unknown, Err(ExchangeError::Unknown)));
+}
+
+#[tokio::test]
+async fn code_checks_burn_the_code() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    for (digest, redirect, now, want) in [
+        (b"e1", "https://a/cb", 700, "expired"),
+        (b"e2", "https://a/cb/", 101, "redirect"),
+        (b"e3", "https://a/cb", 101, "client"),
+    ] {
+        db.store.insert_code(&code(digest, app, user, 100)).await.unwrap();
+        let presented_by = if want == "client" { app + 1000 } else { app };
+        let result = db.store.exchange_code(digest, presented_by, redirect, now, &refresh(digest, 10_000)).await;
+        match (want, result) {
+            ("expired", Err(ExchangeError::Expired))
+            | ("redirect", Err(ExchangeError::RedirectMismatch))
+            | ("client", Err(ExchangeError::WrongClient)) => {}
+            (want, other) => panic!("{want}: {other:?}"),
+        }
+        let again = db.store.exchange_code(digest, app, "https://a/cb", 101, &refresh(b"x", 10_000)).await;
+        assert!(matches!(again, Err(ExchangeError::Replayed)), "{want}");
+    }
+}
+
+#[tokio::test]
+async fn rotation_moves_the_generation_once() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 1_000)).await.unwrap();
+    let next = db.store.rotate_refresh(b"r1", app, 200, &refresh(b"r2", 2_000)).await.unwrap();
+    assert_eq!(next.generation, 2);
+    assert!(matches!(
+        db.store.rotate_refresh(b"r1", app, 201, &refresh(b"r3", 2_000)).await,
+        Err(RefreshError::Rotated)
+    ));
+    assert!(matches!(
+        db.store.rotate_refresh(b"r2", app + 1, 201, &refresh(b"r3", 2_000)).await,
+        Err(RefreshError::WrongClient)
+    ));
+    assert!(matches!(
+        db.store.rotate_refresh(b"r2", app, 2_000, &refresh(b"r3", 3_000)).await,
+        Err(RefreshError::Expired)
+    ));
+    assert!(matches!(
+        db.store.rotate_refresh(b"zz", app, 201, &refresh(b"r3", 3_000)).await,
+        Err(RefreshError::Unknown)
+    ));
+    let last = db.store.rotate_refresh(b"r2", app, 1_999, &refresh(b"r3", 3_000)).await.unwrap();
+    assert_eq!(last.generation, 3);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_have_one_winner() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 1_000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(
+            async move { store.rotate_refresh(b"r1", app, 200, &refresh(&[b'n', i], 2_000)).await },
+        ));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(RefreshError::Rotated) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn deleting_an_app_ends_its_grants() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    let grant = db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 1_000)).await.unwrap();
+    assert!(db.store.delete_app(app).await.unwrap());
+    assert!(db.store.grant_state(grant.id).await.unwrap().is_none());
+    assert!(db.store.app_by_client_id("client-1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sessions_expire_and_end() {
+    let db = sqlite().await;
+    fixture(&db.store).await;
+    let person = db.store.person_by_email("ann@example.com").await.unwrap().unwrap();
+    db.store.create_session(b"s", person.id, 100, 200).await.unwrap();
+    assert!(db.store.session_person(b"s", 199).await.unwrap().is_some());
+    assert!(db.store.session_person(b"s", 200).await.unwrap().is_none());
+    db.store.delete_session(b"s").await.unwrap();
+    assert!(db.store.session_person(b"s", 150).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn only_the_first_signing_key_is_stored() {
+    let db = sqlite().await;
+    assert!(db.store.insert_first_signing_key("k1", b"der1", 1).await.unwrap());
+    assert!(!db.store.insert_first_signing_key("k2", b"der2", 2).await.unwrap());
+    let keys = db.store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].kid, "k1");
+}
