@@ -24,23 +24,14 @@ pub fn decode_basic(header: &str) -> Option<BasicCredentials> {
     let text = String::from_utf8(bytes).ok()?;
     let (id, secret) = text.split_once(':')?;
     let decode = |s: &str| -> String {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
-    Some(BasicCredentials {
-        raw: (id.to_owned(), secret.to_owned()),
-        decoded: (decode(id), decode(secret)),
-    })
+    Some(BasicCredentials { raw: (id.to_owned(), secret.to_owned()), decoded: (decode(id), decode(secret)) })
 }
 
 /// Whether a header value uses the Basic scheme at all (even if malformed).
 pub fn is_basic(header: &str) -> bool {
-    header
-        .trim_start()
-        .get(..6)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("basic "))
+    header.trim_start().get(..6).is_some_and(|prefix| prefix.eq_ignore_ascii_case("basic "))
 }
 
 #[cfg(test)]

@@ -73,16 +73,14 @@ fn split_host(authority: &str) -> Result<&str, RedirectUriError> {
         }
     };
     let host_ok = !host.is_empty()
-        && (host.starts_with('[')
-            || host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+        && (host.starts_with('[') || host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
     let port_ok = port.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
     });
-    if host_ok && port_ok {
-        Ok(host)
-    } else {
-        Err(RedirectUriError::BadHost)
-    }
+    if host_ok && port_ok { Ok(host) } else { Err(RedirectUriError::BadHost) }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -154,7 +152,10 @@ mod tests {
 
     #[test]
     fn appends_to_existing_query() {
-        assert_eq!(append_query("https://a/cb", &[("code", "x y"), ("state", "s&")]), "https://a/cb?code=x+y&state=s%26");
+        assert_eq!(
+            append_query("https://a/cb", &[("code", "x y"), ("state", "s&")]),
+            "https://a/cb?code=x+y&state=s%26"
+        );
         assert_eq!(append_query("https://a/cb?v=1", &[("code", "c")]), "https://a/cb?v=1&code=c");
         assert_eq!(append_query("https://a/cb?", &[("code", "c")]), "https://a/cb?code=c");
     }

@@ -31,10 +31,7 @@ pub fn random_token(random: &dyn RandomSource, bytes: usize) -> String {
     random.fill(&mut raw);
     let mut out = String::with_capacity(bytes * 4 / 3 + 3);
     for chunk in raw.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(URL_SAFE[((n >> (18 - 6 * i)) & 63) as usize] as char);

@@ -84,7 +84,10 @@ pub async fn create_account(state: &AppState, name: &str, slug: Option<&str>) ->
     }
     let slug = match slug {
         Some(slug) => {
-            if slug.is_empty() || slug.len() > 63 || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            if slug.is_empty()
+                || slug.len() > 63
+                || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
                 return Err(AdminError::Invalid("The slug must be 1 to 63 characters of a-z, 0-9 and -.".into()));
             }
             slug.to_owned()
@@ -115,7 +118,12 @@ pub async fn add_member(
     password: Option<String>,
 ) -> Result<i64, AdminError> {
     let email = email.trim();
-    if email.len() > 320 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') || email.contains(char::is_whitespace) {
+    if email.len() > 320
+        || !email.contains('@')
+        || email.starts_with('@')
+        || email.ends_with('@')
+        || email.contains(char::is_whitespace)
+    {
         return Err(AdminError::Invalid(format!("{email:?} is not an email address.")));
     }
     if let Some(password) = &password {

@@ -42,7 +42,9 @@ impl BearerError {
     pub fn challenge(self) -> String {
         match self {
             BearerError::Missing => r#"Bearer realm="wsoauth""#.to_owned(),
-            other => format!(r#"Bearer realm="wsoauth", error="invalid_token", error_description="{}""#, other.description()),
+            other => {
+                format!(r#"Bearer realm="wsoauth", error="invalid_token", error_description="{}""#, other.description())
+            }
         }
     }
 }

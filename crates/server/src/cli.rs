@@ -65,7 +65,10 @@ pub async fn account(settings: Settings, command: AccountCommand) -> Result<(), 
     match command {
         AccountCommand::Create { name, slug } => {
             let account = admin::create_account(&state, &name, slug.as_deref()).await?;
-            println!("{}", json!({"id": account.id, "name": account.name, "slug": account.slug, "url": state.account_url(&account)}));
+            println!(
+                "{}",
+                json!({"id": account.id, "name": account.name, "slug": account.slug, "url": state.account_url(&account)})
+            );
         }
         AccountCommand::List { json } => {
             for account in state.store.accounts().await? {
@@ -90,7 +93,10 @@ pub async fn user(settings: Settings, command: UserCommand) -> Result<(), CliErr
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     let password = (!password.is_empty()).then_some(password);
     let user_id = admin::add_member(&state, account.id, &email, &first_name, &last_name, role, password).await?;
-    println!("{}", json!({"user_id": user_id, "account_id": account.id, "email": email.trim().to_lowercase(), "role": role.as_str()}));
+    println!(
+        "{}",
+        json!({"user_id": user_id, "account_id": account.id, "email": email.trim().to_lowercase(), "role": role.as_str()})
+    );
     Ok(())
 }
 
@@ -100,7 +106,8 @@ pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError
         AppCommand::Create { name, redirect_uris, scopes, account, json } => {
             let account = pick_account(&state, account.as_deref()).await?;
             let all = wsoauth_types::ScopeSet::all().to_space_separated();
-            let fields = admin::app_fields(&name, redirect_uris.iter().map(String::as_str), scopes.as_deref().unwrap_or(&all))?;
+            let fields =
+                admin::app_fields(&name, redirect_uris.iter().map(String::as_str), scopes.as_deref().unwrap_or(&all))?;
             let (app, secret) = admin::create_app(&state, account.id, &fields).await?;
             if json {
                 println!("{}", json!({"client_id": app.client_id, "client_secret": secret}));

@@ -210,11 +210,12 @@ impl ConfigArgs {
             None => FileConfig::default(),
         };
         let defaults = Settings::default();
-        let ttl = |name: &'static str, flag: &Option<String>, file: Option<toml::Value>, default: i64| {
-            match flag.clone().or_else(|| value_text(file)) {
-                Some(text) => parse_seconds(&text).map_err(|source| ConfigError::Duration { name, source }),
-                None => Ok(default),
-            }
+        let ttl = |name: &'static str, flag: &Option<String>, file: Option<toml::Value>, default: i64| match flag
+            .clone()
+            .or_else(|| value_text(file))
+        {
+            Some(text) => parse_seconds(&text).map_err(|source| ConfigError::Duration { name, source }),
+            None => Ok(default),
         };
         let public_url = self.public_url.clone().or(file.public_url).map(|url| url.trim_end_matches('/').to_owned());
         if let Some(url) = &public_url {
@@ -236,7 +237,12 @@ impl ConfigArgs {
             account_url_template: account_url_template.map(|t| t.trim_end_matches('/').to_owned()),
             database_url: self.database_url.clone().or(file.database_url).unwrap_or(defaults.database_url),
             code_ttl: ttl("code TTL", &self.code_ttl, file.code_ttl, defaults.code_ttl)?,
-            access_token_ttl: ttl("access token TTL", &self.access_token_ttl, file.access_token_ttl, defaults.access_token_ttl)?,
+            access_token_ttl: ttl(
+                "access token TTL",
+                &self.access_token_ttl,
+                file.access_token_ttl,
+                defaults.access_token_ttl,
+            )?,
             refresh_token_ttl: ttl(
                 "refresh token TTL",
                 &self.refresh_token_ttl,
@@ -250,9 +256,7 @@ impl ConfigArgs {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
     toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
 }

@@ -163,9 +163,7 @@ impl KeySet {
         let key = self.all.iter().find(|key| key.kid == kid).ok_or(TokenError::BadSignature)?;
         let signature = B64.decode(signature_b64).map_err(|_| TokenError::Malformed)?;
         let signed_len = header_b64.len() + 1 + payload_b64.len();
-        key.public
-            .verify_sig(&token.as_bytes()[..signed_len], &signature)
-            .map_err(|_| TokenError::BadSignature)?;
+        key.public.verify_sig(&token.as_bytes()[..signed_len], &signature).map_err(|_| TokenError::BadSignature)?;
         let claims: Claims = B64
             .decode(payload_b64)
             .ok()

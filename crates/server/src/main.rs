@@ -22,7 +22,9 @@ async fn main() -> ExitCode {
         }
     };
     let result = match args.command.unwrap_or(Command::Serve) {
-        Command::Serve => wsoauth_server::startup::serve(settings, Arc::new(SystemClock)).await.map_err(cli::CliError::from),
+        Command::Serve => {
+            wsoauth_server::startup::serve(settings, Arc::new(SystemClock)).await.map_err(cli::CliError::from)
+        }
         Command::Account(command) => cli::account(settings, command).await,
         Command::User(command) => cli::user(settings, command).await,
         Command::App(command) => cli::app(settings, command).await,

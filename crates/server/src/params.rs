@@ -157,11 +157,19 @@ mod tests {
 
     #[test]
     fn merges_query_form_and_json() {
-        let p = Params::parse(Some("action=me&x=1"), &headers("application/x-www-form-urlencoded; charset=UTF-8"), b"y=2+3")
-            .unwrap();
+        let p = Params::parse(
+            Some("action=me&x=1"),
+            &headers("application/x-www-form-urlencoded; charset=UTF-8"),
+            b"y=2+3",
+        )
+        .unwrap();
         assert_eq!((p.get("action"), p.get("y")), (Some("me"), Some("2 3")));
-        let p = Params::parse(None, &headers("application/json"), br#"{"action":"get_tasks","ids":[1," 2"],"o":{"a":true},"n":null}"#)
-            .unwrap();
+        let p = Params::parse(
+            None,
+            &headers("application/json"),
+            br#"{"action":"get_tasks","ids":[1," 2"],"o":{"a":true},"n":null}"#,
+        )
+        .unwrap();
         assert_eq!(p.get("action"), Some("get_tasks"));
         assert_eq!(p.get("ids"), Some("1,2"));
         assert_eq!(p.get_all("ids[]").collect::<Vec<_>>(), ["1", "2"]);

@@ -46,7 +46,11 @@ impl Passwords {
             .map_err(|e| PasswordError::Hash(e.to_string()))
     }
 
-    pub async fn hash(&self, password: String, random: std::sync::Arc<dyn RandomSource>) -> Result<String, PasswordError> {
+    pub async fn hash(
+        &self,
+        password: String,
+        random: std::sync::Arc<dyn RandomSource>,
+    ) -> Result<String, PasswordError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.hash_sync(&password, random.as_ref()))
             .await

@@ -41,10 +41,8 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
     let mut fresh = [0u8; 32];
     random.fill(&mut fresh);
     let stored = store.setting_or_insert("digest_key", &fresh).await?;
-    let key: [u8; 32] = stored
-        .as_slice()
-        .try_into()
-        .map_err(|_| StorageError::Corrupt("digest_key is not 32 bytes".into()))?;
+    let key: [u8; 32] =
+        stored.as_slice().try_into().map_err(|_| StorageError::Corrupt("digest_key is not 32 bytes".into()))?;
     let keys = load_keys(&store, clock.now()).await?;
     let passwords = Passwords::new(settings.argon2_memory_kib, settings.argon2_passes, random.as_ref())?;
     Ok(Arc::new(AppState {
@@ -157,11 +155,7 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
 }
 
 fn default_public_url(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        format!("http://localhost:{}", addr.port())
-    } else {
-        format!("http://{addr}")
-    }
+    if addr.ip().is_unspecified() { format!("http://localhost:{}", addr.port()) } else { format!("http://{addr}") }
 }
 
 /// `wsoauth serve`: bind, bootstrap, print the sign-in details, serve until Ctrl-C or SIGTERM.
@@ -182,10 +176,7 @@ pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Star
     }
     tracing::info!(%addr, %public_url, "wsoauth listening");
     println!("wsoauth listening on http://{addr} (public URL {public_url})");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(StartError::Serve)
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.map_err(StartError::Serve)
 }
 
 async fn shutdown() {

@@ -21,11 +21,8 @@ fn cookie_name(state: &AppState, base: &'static str) -> &'static str {
 }
 
 fn cookie(state: &AppState, name: &'static str, value: String, max_age: Option<i64>) -> Cookie<'static> {
-    let mut cookie = Cookie::build((name, value))
-        .path("/")
-        .http_only(true)
-        .secure(state.secure_cookies)
-        .same_site(SameSite::Lax);
+    let mut cookie =
+        Cookie::build((name, value)).path("/").http_only(true).secure(state.secure_cookies).same_site(SameSite::Lax);
     if let Some(seconds) = max_age {
         cookie = cookie.max_age(time_seconds(seconds));
     }
@@ -151,7 +148,9 @@ impl From<wsoauth_storage::StorageError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {
-            PageError::BadRequest(message) => (StatusCode::BAD_REQUEST, "The request cannot be completed", message.as_str()),
+            PageError::BadRequest(message) => {
+                (StatusCode::BAD_REQUEST, "The request cannot be completed", message.as_str())
+            }
             PageError::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", message.as_str()),
             PageError::NotFound => (StatusCode::NOT_FOUND, "Not found", "There is nothing at this address."),
             PageError::Internal => (

@@ -66,11 +66,7 @@ pub struct OAuthErrorBody {
 impl OAuthErrorBody {
     pub fn new(error: OAuthError, description: impl Into<String>) -> Self {
         let description = description.into();
-        OAuthErrorBody {
-            error,
-            error_description_camel: description.clone(),
-            error_description: description,
-        }
+        OAuthErrorBody { error, error_description_camel: description.clone(), error_description: description }
     }
 }
 

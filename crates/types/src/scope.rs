@@ -119,10 +119,7 @@ impl std::error::Error for UnknownScope {}
 impl FromStr for Scope {
     type Err = UnknownScope;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| UnknownScope(s.to_owned()))
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s).ok_or_else(|| UnknownScope(s.to_owned()))
     }
 }
 
@@ -142,10 +139,7 @@ impl ScopeSet {
     /// Parses a scope list separated by spaces and/or commas (the forms `+`, `%20` and `%2C` arrive here already
     /// decoded). Empty items are skipped; an unknown name is an error.
     pub fn parse(list: &str) -> Result<Self, UnknownScope> {
-        list.split([' ', ',', '\t'])
-            .filter(|item| !item.is_empty())
-            .map(Scope::from_str)
-            .collect()
+        list.split([' ', ',', '\t']).filter(|item| !item.is_empty()).map(Scope::from_str).collect()
     }
 
     pub fn insert(&mut self, scope: Scope) {
@@ -208,10 +202,7 @@ mod tests {
         let set = ScopeSet::parse("tasks_read,projects_read users_read, ,").unwrap();
         assert_eq!(set.to_comma_separated(), "projects_read,tasks_read,users_read");
         assert!(ScopeSet::parse("").unwrap().is_empty());
-        assert_eq!(
-            ScopeSet::parse("tasks_read all"),
-            Err(UnknownScope("all".into()))
-        );
+        assert_eq!(ScopeSet::parse("tasks_read all"), Err(UnknownScope("all".into())));
     }
 
     #[test]

@@ -62,7 +62,13 @@ fn api_headers() -> [(header::HeaderName, HeaderValue); 1] {
 }
 
 /// 401 or 403 in the envelope, with the RFC 6750 challenge and the `errorDescription` the official clients read.
-fn auth_failure(status: StatusCode, error: &str, description: &str, challenge: String, scope: Option<Scope>) -> Response {
+fn auth_failure(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    challenge: String,
+    scope: Option<Scope>,
+) -> Response {
     let mut body = Map::new();
     body.insert("status".into(), json!("error"));
     body.insert("status_code".into(), json!(status.as_u16()));
@@ -117,7 +123,9 @@ pub async fn dispatch(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
     }
     let ctx = Context { state: &state, auth: &auth, params: &params };
     match run(action, &ctx).await {
-        Ok(Reply::Data(data)) => (StatusCode::OK, api_headers(), Json(json!({"status": "ok", "data": data}))).into_response(),
+        Ok(Reply::Data(data)) => {
+            (StatusCode::OK, api_headers(), Json(json!({"status": "ok", "data": data}))).into_response()
+        }
         Err(Failure(error)) => envelope_error(error),
     }
 }

@@ -74,8 +74,9 @@ fn page_param(result: Result<Option<&str>, ParamError>) -> Result<Option<&str>, 
 
 /// Client and redirect URI: failures here are never redirected.
 async fn identify(state: &AppState, params: &Params) -> Result<Validated, Refusal> {
-    let client_id = page_param(params.non_empty("client_id"))?
-        .ok_or_else(|| PageError::BadRequest("The request does not name an application (client_id is missing).".into()))?;
+    let client_id = page_param(params.non_empty("client_id"))?.ok_or_else(|| {
+        PageError::BadRequest("The request does not name an application (client_id is missing).".into())
+    })?;
     let app = state
         .store
         .app_by_client_id(client_id)
@@ -187,14 +188,18 @@ async fn show_inner(state: &AppState, jar: CookieJar, params: &Params) -> Result
     let request = validate(state, params).await?;
     let Some(person) = signed_in(state, &jar).await? else {
         let back = format!("/oauth2/authorize?{}", carried_query(params, None));
-        let login = format!("/login?{}", form_urlencoded::Serializer::new(String::new()).append_pair("next", &back).finish());
+        let login =
+            format!("/login?{}", form_urlencoded::Serializer::new(String::new()).append_pair("next", &back).finish());
         return Ok(Redirect::to(&login).into_response());
     };
     let members = state.store.memberships(person.id).await?;
     let chosen = params.get("user").and_then(|u| u.parse::<i64>().ok());
     let member = match (members.len(), chosen) {
         (0, _) => {
-            return Err(PageError::Forbidden("You are not a member of any account, so there is nothing to share.".into()).into());
+            return Err(PageError::Forbidden(
+                "You are not a member of any account, so there is nothing to share.".into(),
+            )
+            .into());
         }
         (1, _) => members[0].clone(),
         (_, Some(user)) => members
@@ -222,10 +227,8 @@ async fn show_inner(state: &AppState, jar: CookieJar, params: &Params) -> Result
 }
 
 fn consent_page(person: &Person, member: &Member, request: &AuthRequest, params: &Params, csrf: String) -> ConsentPage {
-    let mut hidden: Vec<(String, String)> = CARRIED
-        .iter()
-        .filter_map(|key| params.get(key).map(|value| ((*key).to_owned(), value.to_owned())))
-        .collect();
+    let mut hidden: Vec<(String, String)> =
+        CARRIED.iter().filter_map(|key| params.get(key).map(|value| ((*key).to_owned(), value.to_owned()))).collect();
     hidden.push(("user".into(), member.user_id.to_string()));
     let redirect_host = request
         .redirect_uri
@@ -256,12 +259,14 @@ pub async fn decide(State(state): State<Shared>, jar: CookieJar, headers: Header
 async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusal> {
     let params = Params::parse(None, headers, body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     if !csrf_ok(state, &jar, params.get("csrf_token")) {
-        return Err(PageError::Forbidden("The form has expired. Go back to the application and start again.".into()).into());
+        return Err(
+            PageError::Forbidden("The form has expired. Go back to the application and start again.".into()).into()
+        );
     }
     let request = validate(state, &params).await?;
-    let person = signed_in(state, &jar)
-        .await?
-        .ok_or_else(|| PageError::Forbidden("You are signed out. Go back to the application and start again.".into()))?;
+    let person = signed_in(state, &jar).await?.ok_or_else(|| {
+        PageError::Forbidden("You are signed out. Go back to the application and start again.".into())
+    })?;
     let user_id = params.get("user").and_then(|u| u.parse::<i64>().ok());
     let member = match user_id {
         Some(user_id) => state.store.member(user_id).await?.filter(|m| m.person.id == person.id),

@@ -69,7 +69,12 @@ async fn managed_accounts(state: &AppState, person: &Person) -> Result<Vec<(i64,
 }
 
 /// A form post from a signed-in manager with a valid CSRF token.
-async fn form(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[u8]) -> Result<(Person, Params), PageError> {
+async fn form(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Person, Params), PageError> {
     let params = Params::parse(None, headers, body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     if !csrf_ok(state, jar, params.get("csrf_token")) {
         return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
@@ -95,7 +100,13 @@ fn scopes_of(params: &Params) -> String {
     params.get_all("scopes").collect::<Vec<_>>().join(" ")
 }
 
-async fn settings_page(state: &AppState, jar: CookieJar, person: Person, status: StatusCode, error: Option<String>) -> Result<Response, PageError> {
+async fn settings_page(
+    state: &AppState,
+    jar: CookieJar,
+    person: Person,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     let mut accounts = Vec::new();
     for (id, name) in managed_accounts(state, &person).await? {
         accounts.push(AccountApps { id, name, apps: state.store.apps(Some(id)).await? });
@@ -124,20 +135,28 @@ fn secret_page(state: &AppState, jar: CookieJar, person: Person, app: &App, secr
     render(jar, StatusCode::OK, &page)
 }
 
-pub async fn create(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+pub async fn create(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let (person, params) = form(&state, &jar, &headers, &body).await?;
     let account_id = params.get("account_id").and_then(|a| a.parse::<i64>().ok());
     let managed = managed_accounts(&state, &person).await?;
     let Some(account_id) = account_id.filter(|id| managed.iter().any(|(m, _)| m == id)) else {
         return Err(PageError::Forbidden("You do not manage that account.".into()));
     };
-    let fields = admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes_of(&params));
+    let fields =
+        admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes_of(&params));
     match fields {
         Ok(fields) => {
             let (app, secret) = admin::create_app(&state, account_id, &fields).await.map_err(admin_error)?;
             Ok(secret_page(&state, jar, person, &app, secret))
         }
-        Err(AdminError::Invalid(message)) => settings_page(&state, jar, person, StatusCode::BAD_REQUEST, Some(message)).await,
+        Err(AdminError::Invalid(message)) => {
+            settings_page(&state, jar, person, StatusCode::BAD_REQUEST, Some(message)).await
+        }
         Err(other) => Err(admin_error(other)),
     }
 }
@@ -153,7 +172,14 @@ fn admin_error(error: AdminError) -> PageError {
     }
 }
 
-fn edit_page(state: &AppState, jar: CookieJar, person: Person, app: &App, status: StatusCode, error: Option<String>) -> Response {
+fn edit_page(
+    state: &AppState,
+    jar: CookieJar,
+    person: Person,
+    app: &App,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
     let (jar, csrf) = csrf_token(state, jar);
     let page = EditPage {
         email: person.email,
@@ -167,7 +193,11 @@ fn edit_page(state: &AppState, jar: CookieJar, person: Person, app: &App, status
     render(jar, status, &page)
 }
 
-pub async fn show(State(state): State<Shared>, jar: CookieJar, Path(client_id): Path<String>) -> Result<Response, PageError> {
+pub async fn show(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
     let person = person(&state, &jar).await?;
     let app = managed_app(&state, &person, &client_id).await?;
     Ok(edit_page(&state, jar, person, &app, StatusCode::OK, None))
@@ -188,7 +218,9 @@ pub async fn update(
             tracing::info!(client_id = %app.client_id, "app changed");
             Ok(see_other(jar, "/settings/api"))
         }
-        Err(AdminError::Invalid(message)) => Ok(edit_page(&state, jar, person, &app, StatusCode::BAD_REQUEST, Some(message))),
+        Err(AdminError::Invalid(message)) => {
+            Ok(edit_page(&state, jar, person, &app, StatusCode::BAD_REQUEST, Some(message)))
+        }
         Err(other) => Err(admin_error(other)),
     }
 }

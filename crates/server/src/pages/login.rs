@@ -20,13 +20,21 @@ struct LoginPage {
     error: Option<String>,
 }
 
-fn form(state: &AppState, jar: CookieJar, status: StatusCode, next: String, email: String, error: Option<String>) -> Response {
+fn form(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    next: String,
+    email: String,
+    error: Option<String>,
+) -> Response {
     let (jar, csrf) = csrf_token(state, jar);
     render(jar, status, &LoginPage { csrf, next, email, error })
 }
 
 pub async fn show(State(state): State<Shared>, jar: CookieJar, uri: Uri) -> Result<Response, PageError> {
-    let params = Params::parse(uri.query(), &HeaderMap::new(), b"").map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let params =
+        Params::parse(uri.query(), &HeaderMap::new(), b"").map_err(|e| PageError::BadRequest(e.to_string()))?;
     let next = safe_next(params.get("next"));
     if signed_in(&state, &jar).await?.is_some() {
         return Ok(see_other(jar, &next));
@@ -34,7 +42,12 @@ pub async fn show(State(state): State<Shared>, jar: CookieJar, uri: Uri) -> Resu
     Ok(form(&state, jar, StatusCode::OK, next, String::new(), None))
 }
 
-pub async fn submit(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+pub async fn submit(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     let next = safe_next(params.get("next"));
     let email = params.get("email").unwrap_or("").trim().to_owned();
@@ -60,7 +73,12 @@ pub async fn submit(State(state): State<Shared>, jar: CookieJar, headers: Header
     }
 }
 
-pub async fn logout(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+pub async fn logout(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     if !csrf_ok(&state, &jar, params.get("csrf_token")) {
         return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));

@@ -119,9 +119,7 @@ impl TestServer {
 
     /// Adds a member to an account; returns the user id.
     pub async fn member(&self, account_id: i64, email: &str, password: &str, role: Role) -> i64 {
-        admin::add_member(self.state(), account_id, email, "Test", "Person", role, Some(password.into()))
-            .await
-            .unwrap()
+        admin::add_member(self.state(), account_id, email, "Test", "Person", role, Some(password.into())).await.unwrap()
     }
 
     /// The query of an authorization request for the test app.
@@ -186,12 +184,8 @@ impl TestServer {
 
     /// Calls an API action with a Bearer token; returns status and JSON.
     pub async fn api(&self, token: &str, action: &str) -> (StatusCode, Value) {
-        let response = plain()
-            .get(self.url(&format!("/api/oauth2?action={action}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            plain().get(self.url(&format!("/api/oauth2?action={action}"))).bearer_auth(token).send().await.unwrap();
         (response.status(), response.json().await.unwrap())
     }
 }
@@ -273,10 +267,7 @@ impl Browser {
 
 async fn split(response: reqwest::Response) -> (StatusCode, Option<String>, String) {
     let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
     (status, location, response.text().await.unwrap())
 }
 
@@ -311,7 +302,5 @@ pub fn consent_fields(html: &str) -> Vec<(String, String)> {
 /// A query parameter of a URL.
 pub fn query_param(url: &str, key: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }

@@ -27,15 +27,8 @@ async fn code_token_api_resource_refresh() {
     assert_eq!(me["data"]["email"], OWNER_EMAIL);
     assert_eq!(me["data"]["role"], "Owner");
 
-    let resource: Value = plain()
-        .get(server.url("/oauth2/resource"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resource: Value =
+        plain().get(server.url("/oauth2/resource")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
     assert_eq!(
         resource,
         serde_json::json!({"id": server.owner_user_id.to_string(), "first_name": "Olga", "last_name": "Owner",
