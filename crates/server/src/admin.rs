@@ -126,10 +126,10 @@ pub async fn add_member(
     {
         return Err(AdminError::Invalid(format!("{email:?} is not an email address.")));
     }
-    if let Some(password) = &password {
-        if password.chars().count() < 8 || password.len() > 1024 {
-            return Err(AdminError::Invalid("The password must have 8 to 1024 characters.".into()));
-        }
+    if let Some(password) = &password
+        && (password.chars().count() < 8 || password.len() > 1024)
+    {
+        return Err(AdminError::Invalid("The password must have 8 to 1024 characters.".into()));
     }
     let hash = match password {
         Some(password) => Some(state.passwords.hash(password, state.random.clone()).await?),

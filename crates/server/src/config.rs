@@ -218,18 +218,16 @@ impl ConfigArgs {
             None => Ok(default),
         };
         let public_url = self.public_url.clone().or(file.public_url).map(|url| url.trim_end_matches('/').to_owned());
-        if let Some(url) = &public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-                return Err(ConfigError::Invalid(format!("public URL {url:?} must start with http:// or https://")));
-            }
+        if let Some(url) = &public_url
+            && (!(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10)
+        {
+            return Err(ConfigError::Invalid(format!("public URL {url:?} must start with http:// or https://")));
         }
         let account_url_template = self.account_url_template.clone().or(file.account_url_template);
-        if let Some(template) = &account_url_template {
-            if !template.contains("{account}") {
-                return Err(ConfigError::Invalid(format!(
-                    "account URL template {template:?} must contain {{account}}"
-                )));
-            }
+        if let Some(template) = &account_url_template
+            && !template.contains("{account}")
+        {
+            return Err(ConfigError::Invalid(format!("account URL template {template:?} must contain {{account}}")));
         }
         Ok(Settings {
             listen: self.listen.clone().or(file.listen).unwrap_or(defaults.listen),

@@ -121,10 +121,10 @@ impl Params {
     pub fn single(&self, key: &str) -> Result<Option<&str>, ParamError> {
         let mut values = self.get_all(key);
         let first = values.next();
-        if let Some(first) = first {
-            if values.any(|other| other != first) {
-                return Err(ParamError::Repeated(key.to_owned()));
-            }
+        if let Some(first) = first
+            && values.any(|other| other != first)
+        {
+            return Err(ParamError::Repeated(key.to_owned()));
         }
         Ok(first)
     }

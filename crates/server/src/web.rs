@@ -67,11 +67,11 @@ pub async fn end_session(state: &AppState, jar: CookieJar) -> Result<CookieJar, 
 
 /// The CSRF token for forms on this page, setting the cookie if the browser has none yet.
 pub fn csrf_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
-    if let Some(existing) = jar.get(cookie_name(state, "csrf")) {
-        if existing.value().len() >= 32 {
-            let value = existing.value().to_owned();
-            return (jar, value);
-        }
+    if let Some(existing) = jar.get(cookie_name(state, "csrf"))
+        && existing.value().len() >= 32
+    {
+        let value = existing.value().to_owned();
+        return (jar, value);
     }
     let token = state.new_secret();
     let jar = jar.add(cookie(state, cookie_name(state, "csrf"), token.clone(), None));

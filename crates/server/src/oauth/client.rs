@@ -53,10 +53,10 @@ pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap
             continue;
         }
         let digest = state.digest(purpose::CLIENT_SECRET, &secret);
-        if let Some(app) = state.store.app_by_client_id(&id).await? {
-            if constant_time_eq(&digest, &app.secret_digest) {
-                return Ok(app);
-            }
+        if let Some(app) = state.store.app_by_client_id(&id).await?
+            && constant_time_eq(&digest, &app.secret_digest)
+        {
+            return Ok(app);
         }
     }
     tracing::info!("client authentication failed");
