@@ -145,6 +145,7 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| default_public_url(addr));
     let state = prepare(settings, public_url.clone(), clock).await?;
+    spawn_purger(state.clone());
     let app = router(state.clone());
     let handle = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
@@ -152,6 +153,21 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
         }
     });
     Ok(Running { addr, base_url: format!("http://{addr}"), state, handle })
+}
+
+/// Deletes expired sessions, codes, refresh tokens and dead grants every ten minutes.
+fn spawn_purger(state: Shared) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match state.store.purge_expired(state.now()).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "expired rows purged"),
+                Err(error) => tracing::warn!(%error, "purge failed"),
+            }
+        }
+    });
 }
 
 fn default_public_url(addr: SocketAddr) -> String {
@@ -174,6 +190,7 @@ pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Star
             None => println!("  password: the one in WSOAUTH_BOOTSTRAP_PASSWORD"),
         }
     }
+    spawn_purger(state.clone());
     tracing::info!(%addr, %public_url, "wsoauth listening");
     println!("wsoauth listening on http://{addr} (public URL {public_url})");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.map_err(StartError::Serve)

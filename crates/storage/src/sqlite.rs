@@ -505,6 +505,26 @@ impl Store {
         }))
     }
 
+    /// Deletes what can no longer be used: expired sessions and refresh tokens, codes a day after they expired
+    /// (kept that long to recognise a replay), and grants left without any refresh token. Returns rows deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StorageError> {
+        let mut deleted = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM sessions WHERE expires_at <= ?", now),
+            ("DELETE FROM auth_codes WHERE expires_at <= ?", now - 86_400),
+            ("DELETE FROM refresh_tokens WHERE expires_at <= ?", now),
+        ] {
+            deleted += sqlx::query(sql).bind(cutoff).execute(&self.pool).await?.rows_affected();
+        }
+        deleted += sqlx::query(
+            "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deleted)
+    }
+
     // ---- signing keys ---------------------------------------------------------------------------------------
 
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StorageError> {

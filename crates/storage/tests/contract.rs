@@ -211,3 +211,26 @@ async fn only_the_first_signing_key_is_stored() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].kid, "k1");
 }
+
+#[tokio::test]
+async fn purge_removes_only_what_is_dead() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    let person = db.store.person_by_email("ann@example.com").await.unwrap().unwrap();
+    db.store.create_session(b"old", person.id, 0, 50).await.unwrap();
+    db.store.create_session(b"new", person.id, 0, 5_000).await.unwrap();
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    let live = db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 10_000)).await.unwrap();
+    db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
+    let dead = db.store.exchange_code(b"d", app, "https://a/cb", 100, &refresh(b"r2", 1_000)).await.unwrap();
+    db.store.purge_expired(2_000).await.unwrap();
+    assert!(db.store.session_person(b"new", 1_000).await.unwrap().is_some());
+    assert!(db.store.grant_state(live.id).await.unwrap().is_some());
+    assert!(db.store.grant_state(dead.id).await.unwrap().is_none());
+    // a used code is kept a day after it expired, so a replay is still recognised
+    let replay = db.store.exchange_code(b"c", app, "https://a/cb", 2_000, &refresh(b"r5", 10_000)).await;
+    assert!(matches!(replay, Err(ExchangeError::Replayed)));
+    db.store.purge_expired(700 + 86_400).await.unwrap();
+    let gone = db.store.exchange_code(b"c", app, "https://a/cb", 90_000, &refresh(b"r6", 100_000)).await;
+    assert!(matches!(gone, Err(ExchangeError::Unknown)));
+}
