@@ -633,7 +633,8 @@ async fn resource_token_carriers_and_refusals() {
         let reply = send(&server, "/oauth2/resource", carrier, &[], None).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
         assert!(reply.header("www-authenticate").starts_with("Bearer"), "{:?}", reply.headers);
-        assert!(reply.body["error"].is_string(), "{}", reply.body);
+        assert_eq!(reply.body["error"], "invalid_request", "{}", reply.body);
+        assert_eq!(reply.header("www-authenticate"), r#"Bearer realm="wsoauth""#, "RFC 6750 §3.1: no error code");
     }
     // a garbage token: 401 invalid_token
     let reply = send(&server, "/oauth2/resource", Carrier::Get, &[("access_token", "garbage")], None).await;
