@@ -2,6 +2,7 @@
 //! account choice, consent, the redirect with `code` and `state`; then the code is exchanged over HTTP. Skipped,
 //! with a note on stderr, when Debian's `chromium` and `chromium-driver` are not installed.
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -151,7 +152,8 @@ async fn wait_for(client: &Client, id: &str) -> fantoccini::elements::Element {
 #[tokio::test]
 async fn chromium_signs_in_chooses_an_account_and_consents() {
     if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        eprintln!("browser test skipped: chromium/chromedriver not installed");
+        // straight to stderr, past the test harness's output capture, so that the note shows in every run
+        let _ = writeln!(std::io::stderr(), "browser test skipped: chromium/chromedriver not installed");
         return;
     }
     let started = Instant::now();
