@@ -62,7 +62,8 @@ async fn end_session_cookie(state: &AppState, jar: CookieJar) -> Result<CookieJa
 /// Ends the session on the server and in the browser.
 pub async fn end_session(state: &AppState, jar: CookieJar) -> Result<CookieJar, PageError> {
     let jar = end_session_cookie(state, jar).await?;
-    Ok(jar.remove(Cookie::build(cookie_name(state, "session")).path("/")))
+    // The removal needs the cookie's attributes: a browser replaces a `__Host-` cookie only with `Secure`.
+    Ok(jar.remove(cookie(state, cookie_name(state, "session"), String::new(), None)))
 }
 
 /// The CSRF token for forms on this page, setting the cookie if the browser has none yet.
@@ -108,14 +109,11 @@ pub fn see_other(jar: CookieJar, to: &str) -> Response {
     (jar, Redirect::to(to)).into_response()
 }
 
-/// A path to return to after signing in: only local paths, never `//host` or `/\host`.
+/// A path to return to after signing in: only local paths, never `//host` or `/\host`. Control characters are
+/// dropped before the check, so `/\t/host` cannot turn into `//host` after it.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") => {
-            path.chars().filter(|c| !c.is_control()).collect()
-        }
-        _ => "/".into(),
-    }
+    let path: String = next.unwrap_or("").chars().filter(|c| !c.is_control()).collect();
+    if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") { path } else { "/".into() }
 }
 
 #[derive(Template)]

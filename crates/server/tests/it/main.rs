@@ -1,6 +1,8 @@
 //! wsoauth-server integration tests: one binary, every test against a real server over HTTP.
 
+mod authorize;
 mod browser;
 mod common;
 mod flow;
+mod pages;
 mod wire;
