@@ -33,7 +33,8 @@ pub async fn resource(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
         }
         Err(BearerError::Storage) => OAuthResponseError::server_error().into_response(),
         Err(error) => {
-            let code = if error == BearerError::Missing { OAuthError::InvalidRequest } else { OAuthError::InvalidToken };
+            let code =
+                if error == BearerError::Missing { OAuthError::InvalidRequest } else { OAuthError::InvalidToken };
             let mut response = OAuthResponseError::new(code, error.description()).into_response();
             *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             if let Ok(challenge) = HeaderValue::from_str(&error.challenge()) {
