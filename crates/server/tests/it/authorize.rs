@@ -67,67 +67,9 @@ pub(crate) fn with_field(form: &[(String, String)], key: &str, value: &str) -> V
     form
 }
 
-/// Decodes HTML character references as a browser does: named (`&amp;`), decimal (`&#38;`) and hex (`&#x26;`).
-/// (The harness's `unescape` knows only a few fixed forms; askama writes `&` as `&#38;`.)
-pub(crate) fn decode_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let reference = rest.find(';').map(|end| (&rest[1..end], end));
-        let decoded = reference.and_then(|(name, end)| {
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => match name.strip_prefix('#') {
-                    Some(hex) if hex.starts_with(['x', 'X']) => {
-                        u32::from_str_radix(&hex[1..], 16).ok().and_then(char::from_u32)
-                    }
-                    Some(decimal) => decimal.parse().ok().and_then(char::from_u32),
-                    None => None,
-                },
-            };
-            c.map(|c| (c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Every `<input type="hidden" name=... value=...>` of `html`, decoded as a browser would.
-pub(crate) fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let mut inputs = Vec::new();
-    for piece in html.split(r#"<input type="hidden" name=""#).skip(1) {
-        let (name, rest) = piece.split_once('"').unwrap();
-        let value = rest.strip_prefix(r#" value=""#).unwrap_or_else(|| panic!("{piece}")).split_once('"').unwrap().0;
-        inputs.push((decode_html(name), decode_html(value)));
-    }
-    inputs
-}
-
-/// The hidden fields of the consent form (not those of the sign-out form).
-pub(crate) fn consent_form(html: &str) -> Vec<(String, String)> {
-    let form = html.split(r#"<form method="post" action="/oauth2/authorize">"#).nth(1).expect("a consent form");
-    hidden_inputs(form.split("</form>").next().unwrap())
-}
-
 /// The value of a hidden field.
 pub(crate) fn hidden(html: &str, name: &str) -> String {
-    hidden_inputs(html).into_iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no hidden {name} in {html}")).1
+    hidden_fields(html).into_iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no hidden {name} in {html}")).1
 }
 
 /// The query of an authorization request with `response_type=code`; `scope: None` leaves the parameter out.
@@ -257,7 +199,7 @@ async fn signed_out_goes_to_login_and_comes_back_to_consent() {
     let page = get(&browser.client, &server.url(&login)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(hidden(&page.body, "next"), next);
-    let form = with_field(&with_field(&hidden_inputs(&page.body), "email", OWNER_EMAIL), "password", OWNER_PASSWORD);
+    let form = with_field(&with_field(&hidden_fields(&page.body), "email", OWNER_EMAIL), "password", OWNER_PASSWORD);
     let signed_in = post(&browser.client, &server.url("/login"), &form).await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
     assert_eq!(signed_in.location(), Some(next.as_str()));
@@ -265,7 +207,7 @@ async fn signed_out_goes_to_login_and_comes_back_to_consent() {
     let consent = get(&browser.client, &server.url(&next)).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
     assert!(consent.body.contains(r#"id="allow""#) && consent.body.contains(r#"id="deny""#));
-    let words = decode_html(&consent.body);
+    let words = unescape(&consent.body);
     assert!(words.contains("Client App"), "{words}");
     assert!(words.contains("<strong>Acme</strong>"), "{words}");
     assert!(words.contains("Olga Owner") && words.contains(OWNER_EMAIL), "{words}");
@@ -274,7 +216,7 @@ async fn signed_out_goes_to_login_and_comes_back_to_consent() {
         assert_eq!(words.contains(scope.description()), requested.contains(scope), "{scope}: {words}");
     }
 
-    let mut form = consent_form(&consent.body);
+    let mut form = consent_fields(&consent.body);
     form.push(("decision".into(), "allow".into()));
     let back = post(&browser.client, &server.url("/oauth2/authorize"), &form).await;
     let params = redirected(&back, REDIRECT);
@@ -327,7 +269,7 @@ async fn unknown_client_or_unregistered_redirect_is_a_page_never_a_redirect() {
     // the consent form, tampered with, cannot send a code elsewhere either
     let consent = get(&signed_in.client, &authorize_url(&server, &server.authorize_query("users_read", "s"))).await;
     assert_eq!(consent.status, StatusCode::OK);
-    let form = with_field(&consent_form(&consent.body), "redirect_uri", "https://evil.example/cb");
+    let form = with_field(&consent_fields(&consent.body), "redirect_uri", "https://evil.example/cb");
     let answer =
         post(&signed_in.client, &server.url("/oauth2/authorize"), &with_field(&form, "decision", "allow")).await;
     assert_error_page(&answer, "consent POST with an unregistered redirect_uri");
@@ -335,7 +277,7 @@ async fn unknown_client_or_unregistered_redirect_is_a_page_never_a_redirect() {
     let answer = post(
         &signed_in.client,
         &server.url("/oauth2/authorize"),
-        &with_field(&consent_form(&consent.body), "decision", "allow"),
+        &with_field(&consent_fields(&consent.body), "decision", "allow"),
     )
     .await;
     assert!(param(&redirected(&answer, REDIRECT), "code").is_some());
@@ -485,7 +427,7 @@ async fn deny_allow_and_a_registered_query_is_kept() {
     let consent =
         get(&browser.client, &authorize_url(&server, &query_for(&server.client_id, REDIRECT, None, state))).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
-    let form = with_field(&consent_form(&consent.body), "decision", "allow");
+    let form = with_field(&consent_fields(&consent.body), "decision", "allow");
     assert!(form.contains(&("state".to_owned(), state.to_owned())), "{form:?}");
     let params = redirected(&post(&browser.client, &server.url("/oauth2/authorize"), &form).await, REDIRECT);
     assert_eq!(param(&params, "state"), Some(state));
@@ -500,7 +442,7 @@ async fn deny_allow_and_a_registered_query_is_kept() {
 fn choice_href(page: &str, user_id: i64) -> String {
     let marker = format!(r#"id="account-{user_id}" href=""#);
     let rest = page.split_once(&marker).unwrap_or_else(|| panic!("no choice {user_id}: {page}")).1;
-    decode_html(rest.split_once('"').unwrap().0)
+    unescape(rest.split_once('"').unwrap().0)
 }
 
 #[tokio::test]
@@ -528,7 +470,7 @@ async fn a_person_in_two_accounts_chooses_one() {
         let consent = get(&browser.client, &server.url(&href)).await;
         assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
         assert!(consent.body.contains(&format!("the account <strong>{account}</strong>")), "{}", consent.body);
-        let form = with_field(&consent_form(&consent.body), "decision", "allow");
+        let form = with_field(&consent_fields(&consent.body), "decision", "allow");
         assert_eq!(form.iter().find(|(k, _)| k == "user").map(|(_, v)| v.clone()), Some(user_id.to_string()));
         let back = post(&browser.client, &server.url("/oauth2/authorize"), &form).await;
         let params = redirected(&back, REDIRECT);
@@ -554,7 +496,7 @@ async fn consent_post_needs_csrf_the_persons_user_and_a_session() {
     let url = server.url("/oauth2/authorize");
     let consent = get(&browser.client, &authorize_url(&server, &server.authorize_query("users_read", "st"))).await;
     assert_eq!(consent.status, StatusCode::OK);
-    let form = with_field(&consent_form(&consent.body), "decision", "allow");
+    let form = with_field(&consent_fields(&consent.body), "decision", "allow");
     let without: Vec<_> = form.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
     let other = Browser::new();
     let other_page = get(&other.client, &server.url("/login")).await;
@@ -588,7 +530,7 @@ async fn consent_post_needs_csrf_the_persons_user_and_a_session() {
 
     // signed out between the consent page and the click
     let consent = get(&browser.client, &authorize_url(&server, &server.authorize_query("users_read", "st"))).await;
-    let form = with_field(&consent_form(&consent.body), "decision", "allow");
+    let form = with_field(&consent_fields(&consent.body), "decision", "allow");
     let logout =
         post(&browser.client, &server.url("/logout"), &fields(&[("csrf_token", &hidden(&consent.body, "csrf_token"))]))
             .await;

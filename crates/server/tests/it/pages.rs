@@ -6,8 +6,7 @@ use reqwest::header::COOKIE;
 use wsoauth_storage::Role;
 
 use crate::authorize::{
-    Answer, assert_error_page, decode_html, exchange_with, fields, get, hidden, hidden_inputs, owner, post, query_for,
-    redirected, text, with_field,
+    Answer, assert_error_page, exchange_with, fields, get, hidden, owner, post, query_for, redirected, text, with_field,
 };
 use crate::common::*;
 
@@ -23,7 +22,7 @@ fn assert_protected(answer: &Answer, context: &str) -> usize {
     assert_eq!(answer.header("x-frame-options"), Some("DENY"), "{context}");
     let forms = forms(&answer.body);
     for form in &forms {
-        let token = hidden_inputs(form).into_iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v);
+        let token = hidden_fields(form).into_iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v);
         assert!(token.is_some_and(|t| t.len() >= 32), "{context}: a form without a CSRF token: {form}");
     }
     forms.len()
@@ -333,7 +332,7 @@ async fn every_page_forbids_framing_and_every_form_has_a_csrf_token() {
 /// The text of the element with `id` (up to the next tag).
 fn element(html: &str, id: &str) -> String {
     let rest = html.split_once(&format!(r#"id="{id}">"#)).unwrap_or_else(|| panic!("no #{id}: {html}")).1;
-    decode_html(rest.split('<').next().unwrap())
+    unescape(rest.split('<').next().unwrap())
 }
 
 /// Only characters that need no encoding anywhere (RFC 3986 unreserved).
@@ -354,7 +353,7 @@ fn register_form(settings: &str, account_id: i64) -> Vec<(String, String)> {
         .into_iter()
         .find(|f| f.contains(r#"class="new-app""#) && f.contains(&format!(r#"name="account_id" value="{account_id}""#)))
         .unwrap_or_else(|| panic!("no register form for {account_id}: {settings}"));
-    hidden_inputs(form)
+    hidden_fields(form)
 }
 
 /// Posts the register form; returns the answer.
