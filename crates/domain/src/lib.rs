@@ -3,6 +3,7 @@
 
 pub mod basic;
 pub mod clock;
+pub mod dates;
 pub mod duration;
 pub mod redirect;
 pub mod secret;

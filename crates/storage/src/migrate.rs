@@ -2,4 +2,5 @@
 //! transaction, and recorded in `schema_migrations`.
 
 /// (version, SQL) for SQLite, in order.
-pub const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+pub const SQLITE: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite/0001_init.sql")), (2, include_str!("../migrations/sqlite/0002_api.sql"))];

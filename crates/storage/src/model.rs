@@ -81,13 +81,27 @@ pub struct Person {
 }
 
 /// A person's membership of an account.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Member {
     pub user_id: i64,
     pub role: Role,
     pub title: String,
     pub account: Account,
     pub person: Person,
+    pub profile: Profile,
+}
+
+/// A member's profile in an account, as `get_users` shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    pub team_id: Option<i64>,
+    /// The team's title; empty when the member is in no team.
+    pub team: String,
+    pub department: String,
+    pub rate: f64,
+    pub phones: [String; 4],
+    pub address: String,
+    pub address2: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,4 +168,13 @@ pub struct SigningKeyRow {
     pub private_key: Vec<u8>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+}
+
+/// Who is looking: every API query is limited to what this member may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    pub account_id: i64,
+    pub user_id: i64,
+    /// Owners and account admins see every project of the account.
+    pub admin: bool,
 }

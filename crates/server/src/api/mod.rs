@@ -2,7 +2,13 @@
 //! parameters once (query, form or JSON body), authenticates the token, checks the action's scope, and wraps the
 //! answer in the Worksection envelope.
 
-mod users;
+pub mod comments;
+pub mod format;
+pub mod intake;
+pub mod projects;
+pub mod tags;
+pub mod tasks;
+pub mod users;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,46 +16,111 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use wsoauth_storage::{Role, StorageError, Viewer};
 use wsoauth_types::{ApiError, ApiErrorCode, Scope};
 
 use crate::bearer::{Authenticated, BearerError, authenticate, token_of};
 use crate::params::Params;
 use crate::state::{AppState, Shared};
+use intake::Input;
 
 /// What an action answers on success.
 pub enum Reply {
     /// `{"status":"ok","data":...}`
     Data(Value),
+    /// `{"status":"ok"}`
+    Done,
 }
 
-/// An action's failure, answered as `{"status":"error","status_code":N,"message":...}` with HTTP 200.
-pub struct Failure(ApiError);
+/// An action's failure: a Worksection error, answered with HTTP 200 (`Internal` is logged and answered 500).
+pub enum Failure {
+    Api(ApiError),
+    Internal,
+}
 
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
-        Failure(error)
+        Failure::Api(error)
     }
 }
+
+impl From<ApiErrorCode> for Failure {
+    fn from(code: ApiErrorCode) -> Self {
+        Failure::Api(code.into())
+    }
+}
+
+impl From<StorageError> for Failure {
+    fn from(error: StorageError) -> Self {
+        tracing::error!(%error, "storage failure in an API action");
+        Failure::Internal
+    }
+}
+
+/// Who may call an action, on top of its scope (the token's rights are the intersection of both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Every member, guests and readers included.
+    Read,
+    /// Members who may change things: not guests, not readers.
+    Write,
+    /// Owners and account admins.
+    Admin,
+}
+
+/// An action: its name, the scope it needs and who may call it.
+pub type ActionSpec = (&'static str, Scope, Access);
 
 /// Everything an action may use.
 pub struct Context<'a> {
     pub state: &'a AppState,
     pub auth: &'a Authenticated,
+    pub input: Input<'a>,
     pub params: &'a Params,
 }
 
-/// The scope each action needs; `None` for an action that does not exist.
-fn required_scope(action: &str) -> Option<Scope> {
-    Some(match action {
-        "me" => Scope::UsersRead,
-        _ => return None,
-    })
+impl Context<'_> {
+    /// The member the token acts for, as every query sees them.
+    pub fn viewer(&self) -> Viewer {
+        let member = &self.auth.grant.member;
+        Viewer { account_id: member.account.id, user_id: member.user_id, admin: member.role.manages_account() }
+    }
+
+    pub fn role(&self) -> Role {
+        self.auth.grant.member.role
+    }
+
+    pub fn now(&self) -> i64 {
+        self.state.now()
+    }
 }
 
-async fn run(action: &str, ctx: &Context<'_>) -> Result<Reply, Failure> {
-    match action {
-        "me" => users::me(ctx).await,
-        _ => Err(ApiError::new(ApiErrorCode::ActionInvalid, None).into()),
+/// The action tables of every domain, searched in order.
+const DOMAINS: [&[ActionSpec]; 5] =
+    [users::ACTIONS, projects::ACTIONS, tasks::ACTIONS, comments::ACTIONS, tags::ACTIONS];
+
+fn find(action: &str) -> Option<(usize, ActionSpec)> {
+    DOMAINS
+        .iter()
+        .enumerate()
+        .find_map(|(domain, table)| table.iter().find(|spec| spec.0 == action).map(|spec| (domain, *spec)))
+}
+
+async fn run(domain: usize, action: &str, ctx: &Context<'_>) -> Result<Reply, Failure> {
+    match domain {
+        0 => users::run(action, ctx).await,
+        1 => projects::run(action, ctx).await,
+        2 => tasks::run(action, ctx).await,
+        3 => comments::run(action, ctx).await,
+        _ => tags::run(action, ctx).await,
+    }
+}
+
+fn permitted(role: Role, access: Access) -> bool {
+    match access {
+        Access::Read => true,
+        Access::Write => !matches!(role, Role::Guest | Role::Reader),
+        Access::Admin => role.manages_account(),
     }
 }
 
@@ -92,7 +163,7 @@ pub async fn dispatch(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
         Err(error) => {
             return envelope_error(ApiError {
                 status: "error".into(),
-                status_code: Some(ApiErrorCode::FieldRequired.code()),
+                status_code: ApiErrorCode::FieldInvalid.code(),
                 message: "Request is invalid".into(),
                 message_details: Some(error.to_string()),
             });
@@ -113,7 +184,7 @@ pub async fn dispatch(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
     if action.is_empty() {
         return envelope_error(ApiError::new(ApiErrorCode::ActionRequired, None));
     }
-    let Some(scope) = required_scope(action) else {
+    let Some((domain, (_, scope, access))) = find(action) else {
         return envelope_error(ApiError::new(ApiErrorCode::ActionInvalid, None));
     };
     if !auth.scopes.contains(scope) {
@@ -121,11 +192,23 @@ pub async fn dispatch(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
         let challenge = format!(r#"Bearer realm="wsoauth", error="insufficient_scope", scope="{scope}""#);
         return auth_failure(StatusCode::FORBIDDEN, "insufficient_scope", &description, challenge, Some(scope));
     }
-    let ctx = Context { state: &state, auth: &auth, params: &params };
-    match run(action, &ctx).await {
-        Ok(Reply::Data(data)) => {
-            (StatusCode::OK, api_headers(), Json(json!({"status": "ok", "data": data}))).into_response()
-        }
-        Err(Failure(error)) => envelope_error(error),
+    let role = auth.grant.member.role;
+    if !permitted(role, access) {
+        let details = format!("the {} role cannot use {action}", role.display().to_lowercase());
+        return envelope_error(ApiError::detailed(ApiErrorCode::AccessDenied, details));
     }
+    let ctx = Context { state: &state, auth: &auth, input: Input::new(&params), params: &params };
+    match run(domain, action, &ctx).await {
+        Ok(Reply::Data(data)) => ok_body(json!({"status": "ok", "data": data})),
+        Ok(Reply::Done) => ok_body(json!({"status": "ok"})),
+        Err(Failure::Api(error)) => envelope_error(error),
+        Err(Failure::Internal) => {
+            let body = json!({"status": "error", "status_code": 500, "message": "Temporary server error"});
+            (StatusCode::INTERNAL_SERVER_ERROR, api_headers(), Json(body)).into_response()
+        }
+    }
+}
+
+fn ok_body(body: Value) -> Response {
+    (StatusCode::OK, api_headers(), Json(body)).into_response()
 }

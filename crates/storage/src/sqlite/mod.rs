@@ -10,15 +10,27 @@ use crate::error::{ExchangeError, RefreshError, StorageError};
 use crate::migrate;
 use crate::model::*;
 
+/// Visibility rules shared by every API query. Queries that use them bind `?1` = account id, `?2` = user id,
+/// `?3` = 1 for owners and admins (see `Viewer`).
+///
+/// A project `p` is visible to admins, and otherwise to its members, its manager and its author.
+pub(crate) const VISIBLE_PROJECT: &str = "p.account_id = ?1 AND (?3 = 1 OR p.manager_id = ?2 OR p.author_id = ?2 OR \
+     EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = ?2))";
+/// A task `t` (in a visible project) is visible unless hidden; a hidden one only to its author and listed people.
+pub(crate) const VISIBLE_TASK: &str = "(t.hidden = 0 OR t.author_id = ?2 OR \
+     EXISTS (SELECT 1 FROM task_visibility tv WHERE tv.task_id = t.id AND tv.user_id = ?2))";
+
 /// The repository of accounts, people, apps, sessions, codes, grants and keys.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_id, a.name AS account_name, \
-     a.slug AS account_slug, p.id AS person_id, p.email, p.first_name, p.last_name, p.password_hash";
-const MEMBER_JOIN: &str = "users u JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id";
+     a.slug AS account_slug, p.id AS person_id, p.email, p.first_name, p.last_name, p.password_hash, \
+     u.team_id, t.title AS team, u.department, u.rate, u.phone, u.phone2, u.phone3, u.phone4, u.address, u.address2";
+const MEMBER_JOIN: &str = "users u JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
+     LEFT JOIN teams t ON t.id = u.team_id";
 const APP_COLUMNS: &str = "id, account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at";
 
 impl Store {
@@ -201,8 +213,10 @@ impl Store {
 
     /// Makes a person a member of an account; returns the new user id.
     pub async fn add_member(&self, account_id: i64, person_id: i64, role: Role, now: i64) -> Result<i64, StorageError> {
+        // User ids start at 1000: the API's sentinel users are "0", "1" and "2".
         let id = sqlx::query_scalar(
-            "INSERT INTO users (account_id, person_id, role, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO users (id, account_id, person_id, role, created_at) \
+             VALUES ((SELECT MAX(COALESCE(MAX(id), 0), 999) + 1 FROM users), ?, ?, ?, ?) RETURNING id",
         )
         .bind(account_id)
         .bind(person_id)
@@ -491,7 +505,8 @@ impl Store {
         let sql = format!(
             "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, ap.client_id, {MEMBER_COLUMNS} \
              FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
-             JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id WHERE g.id = ?"
+             JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
+             LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = ?"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(grant_id).fetch_optional(&self.pool).await?;
         let Some(row) = row else {
@@ -622,6 +637,15 @@ fn member_from(row: &SqliteRow) -> Result<Member, StorageError> {
             first_name: row.try_get("first_name")?,
             last_name: row.try_get("last_name")?,
             password_hash: row.try_get("password_hash")?,
+        },
+        profile: Profile {
+            team_id: row.try_get("team_id")?,
+            team: row.try_get::<Option<String>, _>("team")?.unwrap_or_default(),
+            department: row.try_get("department")?,
+            rate: row.try_get("rate")?,
+            phones: [row.try_get("phone")?, row.try_get("phone2")?, row.try_get("phone3")?, row.try_get("phone4")?],
+            address: row.try_get("address")?,
+            address2: row.try_get("address2")?,
         },
     })
 }
