@@ -190,6 +190,60 @@ impl TestServer {
     }
 }
 
+/// Every scope, space-separated.
+pub fn all_scopes() -> String {
+    wsoauth_types::ScopeSet::all().to_space_separated()
+}
+
+impl TestServer {
+    /// An access token of the owner with every scope.
+    pub async fn owner_token(&self) -> String {
+        self.tokens(&all_scopes()).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An access token with every scope for another member (signs in as them; they must have one account, or
+    /// `user` picks the membership).
+    pub async fn token_for(&self, email: &str, password: &str, user: Option<i64>) -> String {
+        let browser = Browser::new();
+        browser.login(self, email, password).await;
+        let mut query = self.authorize_query(&all_scopes(), "st");
+        if let Some(user) = user {
+            query.push_str(&format!("&user={user}"));
+        }
+        let location = browser.approve(self, &query).await;
+        let code = query_param(&location, "code").expect("code");
+        let (status, body) = self.exchange(&code).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Calls an API action with form parameters (POST, Bearer); asserts HTTP 200 and returns the envelope.
+    pub async fn call(&self, token: &str, action: &str, params: &[(&str, &str)]) -> Value {
+        let mut form: Vec<(&str, &str)> = vec![("action", action)];
+        form.extend_from_slice(params);
+        let response = plain().post(self.url("/api/oauth2")).bearer_auth(token).form(&form).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{action}: {body}");
+        body
+    }
+
+    /// Like `call`, and asserts `"status":"ok"`; returns `data` (or the whole body when there is none).
+    pub async fn ok(&self, token: &str, action: &str, params: &[(&str, &str)]) -> Value {
+        let body = self.call(token, action, params).await;
+        assert_eq!(body["status"], "ok", "{action} {params:?}: {body}");
+        if body.get("data").is_some() { body["data"].clone() } else { body }
+    }
+
+    /// Like `call`, and asserts an error envelope with `status_code`; returns the body.
+    pub async fn fails(&self, token: &str, action: &str, params: &[(&str, &str)], status_code: u32) -> Value {
+        let body = self.call(token, action, params).await;
+        assert_eq!(body["status"], "error", "{action} {params:?}: {body}");
+        assert_eq!(body["status_code"], status_code, "{action} {params:?}: {body}");
+        body
+    }
+}
+
 /// A client that follows no redirects and keeps no cookies.
 pub fn plain() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
