@@ -117,20 +117,8 @@ pub async fn add_member(
     role: Role,
     password: Option<String>,
 ) -> Result<i64, AdminError> {
+    check_member(email, password.as_deref())?;
     let email = email.trim();
-    if email.len() > 320
-        || !email.contains('@')
-        || email.starts_with('@')
-        || email.ends_with('@')
-        || email.contains(char::is_whitespace)
-    {
-        return Err(AdminError::Invalid(format!("{email:?} is not an email address.")));
-    }
-    if let Some(password) = &password
-        && (password.chars().count() < 8 || password.len() > 1024)
-    {
-        return Err(AdminError::Invalid("The password must have 8 to 1024 characters.".into()));
-    }
     let hash = match password {
         Some(password) => Some(state.passwords.hash(password, state.random.clone()).await?),
         None => None,
@@ -148,4 +136,23 @@ pub async fn add_member(
         }
     };
     Ok(state.store.add_member(account_id, person.id, role, state.now()).await?)
+}
+
+/// The checks `add_member` makes on what it is given, before it changes anything.
+pub fn check_member(email: &str, password: Option<&str>) -> Result<(), AdminError> {
+    let email = email.trim();
+    if email.len() > 320
+        || !email.contains('@')
+        || email.starts_with('@')
+        || email.ends_with('@')
+        || email.contains(char::is_whitespace)
+    {
+        return Err(AdminError::Invalid(format!("{email:?} is not an email address.")));
+    }
+    if let Some(password) = password
+        && (password.chars().count() < 8 || password.len() > 1024)
+    {
+        return Err(AdminError::Invalid("The password must have 8 to 1024 characters.".into()));
+    }
+    Ok(())
 }

@@ -199,7 +199,9 @@ fn value_text(value: Option<toml::Value>) -> Option<String> {
     value.map(|v| match v {
         toml::Value::String(s) => s,
         toml::Value::Integer(n) => n.to_string(),
-        _ => String::new(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => other.type_str().to_owned(),
     })
 }
 

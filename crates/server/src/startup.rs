@@ -88,6 +88,9 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<(String, Option<String
     let given = std::env::var("WSOAUTH_BOOTSTRAP_PASSWORD").ok().filter(|p| !p.is_empty());
     let password = given.clone().unwrap_or_else(|| wsoauth_domain::secret::random_token(state.random.as_ref(), 15));
     let bad = |e: admin::AdminError| StartError::Bootstrap(e.to_string());
+    // checked before the account exists: a refused email or password must not leave an ownerless account that
+    // stops the next start from bootstrapping
+    admin::check_member(&email, Some(&password)).map_err(bad)?;
     let account = admin::create_account(state, "My account", Some("main")).await.map_err(bad)?;
     admin::add_member(state, account.id, &email, "Account", "Owner", Role::Owner, Some(password.clone()))
         .await

@@ -2,6 +2,7 @@
 
 mod authorize;
 mod browser;
+mod cli;
 mod common;
 mod flow;
 mod pages;
