@@ -43,20 +43,35 @@ pub fn app_fields<'a>(
     if scopes.is_empty() {
         return Err(AdminError::Invalid("Choose at least one scope.".into()));
     }
-    Ok(AppFields { name: name.to_owned(), redirect_uris: uris, scopes: scopes.to_space_separated() })
+    Ok(AppFields {
+        name: name.to_owned(),
+        redirect_uris: uris,
+        scopes: scopes.to_space_separated(),
+        require_pkce: false,
+    })
 }
 
-/// Registers an app; returns it with its secret (shown once, stored only as a digest).
+/// Registers a confidential app; returns it with its secret (shown once, stored only as a digest).
 pub async fn create_app(state: &AppState, account_id: i64, fields: &AppFields) -> Result<(App, String), AdminError> {
     let secret = state.new_secret();
     let digest = state.digest(purpose::CLIENT_SECRET, &secret);
-    let app = state.store.create_app(account_id, &state.new_client_id(), &digest, fields, state.now()).await?;
+    let app = state.store.create_app(account_id, &state.new_client_id(), &digest, fields, false, state.now()).await?;
     tracing::info!(client_id = %app.client_id, account = account_id, "app created");
     Ok((app, secret))
 }
 
-/// Gives an app a new secret; the old one stops working at once.
+/// Registers a public app (native or single-page: no secret, PKCE required).
+pub async fn create_public_app(state: &AppState, account_id: i64, fields: &AppFields) -> Result<App, AdminError> {
+    let app = state.store.create_app(account_id, &state.new_client_id(), &[], fields, true, state.now()).await?;
+    tracing::info!(client_id = %app.client_id, account = account_id, "public app created");
+    Ok(app)
+}
+
+/// Gives an app a new secret; the old one stops working at once. Public apps have none.
 pub async fn regenerate_secret(state: &AppState, app: &App) -> Result<String, AdminError> {
+    if app.public {
+        return Err(AdminError::Invalid("A public application has no secret.".into()));
+    }
     let secret = state.new_secret();
     state.store.set_app_secret(app.id, &state.digest(purpose::CLIENT_SECRET, &secret), state.now()).await?;
     tracing::info!(client_id = %app.client_id, "app secret regenerated");

@@ -103,18 +103,27 @@ pub async fn user(settings: Settings, command: UserCommand) -> Result<(), CliErr
 pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError> {
     let state = state(settings).await?;
     match command {
-        AppCommand::Create { name, redirect_uris, scopes, account, json } => {
+        AppCommand::Create { name, redirect_uris, scopes, account, json, public, require_pkce } => {
             let account = pick_account(&state, account.as_deref()).await?;
             let all = wsoauth_types::ScopeSet::all().to_space_separated();
-            let fields =
+            let mut fields =
                 admin::app_fields(&name, redirect_uris.iter().map(String::as_str), scopes.as_deref().unwrap_or(&all))?;
-            let (app, secret) = admin::create_app(&state, account.id, &fields).await?;
-            if json {
-                println!("{}", json!({"client_id": app.client_id, "client_secret": secret}));
+            fields.require_pkce = require_pkce;
+            let (client_id, secret) = if public {
+                (admin::create_public_app(&state, account.id, &fields).await?.client_id, None)
             } else {
-                println!("client_id:     {}", app.client_id);
-                println!("client_secret: {secret}");
-                println!("(the secret is shown only now)");
+                let (app, secret) = admin::create_app(&state, account.id, &fields).await?;
+                (app.client_id, Some(secret))
+            };
+            match (json, secret) {
+                (true, Some(secret)) => println!("{}", json!({"client_id": client_id, "client_secret": secret})),
+                (true, None) => println!("{}", json!({"client_id": client_id})),
+                (false, Some(secret)) => {
+                    println!("client_id:     {client_id}");
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown only now)");
+                }
+                (false, None) => println!("client_id: {client_id}\n(a public client: no secret; PKCE required)"),
             }
         }
         AppCommand::List { account, json } => {
@@ -127,7 +136,8 @@ pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError
                     println!(
                         "{}",
                         json!({"client_id": app.client_id, "name": app.name, "account_id": app.account_id,
-                               "redirect_uris": app.redirect_uris, "scopes": app.scopes})
+                               "redirect_uris": app.redirect_uris, "scopes": app.scopes,
+                               "public": app.public, "require_pkce": app.require_pkce})
                     );
                 } else {
                     println!("{}\t{}\t{}\t{}", app.client_id, app.account_id, app.name, app.redirect_uris.join(" "));

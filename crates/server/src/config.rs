@@ -123,6 +123,12 @@ pub enum AppCommand {
         /// Print `{"client_id":...,"client_secret":...}`.
         #[arg(long)]
         json: bool,
+        /// A public client (native or single-page app): no secret; PKCE (S256) required.
+        #[arg(long)]
+        public: bool,
+        /// Require PKCE (S256) from this confidential client too.
+        #[arg(long)]
+        require_pkce: bool,
     },
     /// List applications.
     List {

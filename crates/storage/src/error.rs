@@ -30,6 +30,10 @@ pub enum ExchangeError {
     WrongClient,
     #[error("redirect_uri does not match the authorization request")]
     RedirectMismatch,
+    #[error("code_verifier is missing or does not match the code_challenge")]
+    VerifierMismatch,
+    #[error("code_verifier sent for a code issued without a code_challenge")]
+    UnexpectedVerifier,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

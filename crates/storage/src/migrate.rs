@@ -2,5 +2,8 @@
 //! transaction, and recorded in `schema_migrations`.
 
 /// (version, SQL) for SQLite, in order.
-pub const SQLITE: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql")), (2, include_str!("../migrations/sqlite/0002_api.sql"))];
+pub const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_api.sql")),
+    (10, include_str!("../migrations/sqlite/0010_oauth_security.sql")),
+];

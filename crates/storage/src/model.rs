@@ -115,6 +115,10 @@ pub struct App {
     /// Space-separated scope names the app may ask for.
     pub scopes: String,
     pub created_at: i64,
+    /// A public client (native or single-page app): no secret, PKCE required.
+    pub public: bool,
+    /// PKCE required even though the client has a secret.
+    pub require_pkce: bool,
 }
 
 /// What an app is registered with (or changed to).
@@ -123,6 +127,7 @@ pub struct AppFields {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub scopes: String,
+    pub require_pkce: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +137,8 @@ pub struct NewCode {
     pub user_id: i64,
     pub redirect_uri: String,
     pub scopes: String,
+    /// The PKCE S256 challenge, when the request had one.
+    pub code_challenge: Option<String>,
     pub now: i64,
     pub expires_at: i64,
 }

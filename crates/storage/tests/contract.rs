@@ -35,9 +35,13 @@ async fn fixture(store: &Store) -> (i64, i64) {
     let account = store.create_account("Acme", "acme", 1).await.unwrap();
     let person = store.create_person("Ann@Example.com", "Ann", "Lee", Some("hash"), 1).await.unwrap();
     let user = store.add_member(account.id, person.id, Role::Owner, 1).await.unwrap();
-    let fields =
-        AppFields { name: "App".into(), redirect_uris: vec!["https://a/cb".into()], scopes: "users_read".into() };
-    let app = store.create_app(account.id, "client-1", b"digest", &fields, 1).await.unwrap();
+    let fields = AppFields {
+        name: "App".into(),
+        redirect_uris: vec!["https://a/cb".into()],
+        scopes: "users_read".into(),
+        require_pkce: false,
+    };
+    let app = store.create_app(account.id, "client-1", b"digest", &fields, false, 1).await.unwrap();
     (user, app.id)
 }
 
@@ -48,6 +52,7 @@ fn code(digest: &[u8], app_id: i64, user_id: i64, now: i64) -> NewCode {
         user_id,
         redirect_uri: "https://a/cb".into(),
         scopes: "users_read".into(),
+        code_challenge: None,
         now,
         expires_at: now + 600,
     }
@@ -93,14 +98,14 @@ async fn code_exchange_is_single_use_and_replay_revokes() {
     let db = sqlite().await;
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c1", app, user, 100)).await.unwrap();
-    let grant = db.store.exchange_code(b"c1", app, "https://a/cb", 101, &refresh(b"r1", 10_000)).await.unwrap();
+    let grant = db.store.exchange_code(b"c1", app, "https://a/cb", None, 101, &refresh(b"r1", 10_000)).await.unwrap();
     assert_eq!((grant.user_id, grant.generation, grant.scopes.as_str()), (user, 1, "users_read"));
-    let replay = db.store.exchange_code(b"c1", app, "https://a/cb", 102, &refresh(b"r2", 10_000)).await;
+    let replay = db.store.exchange_code(b"c1", app, "https://a/cb", None, 102, &refresh(b"r2", 10_000)).await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     assert!(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
     let rotated = db.store.rotate_refresh(b"r1", app, 103, &refresh(b"r3", 10_000)).await;
     assert!(matches!(rotated, Err(RefreshError::Revoked)));
-    let unknown = db.store.exchange_code(b"nope", app, "https://a/cb", 102, &refresh(b"r4", 10_000)).await;
+    let unknown = db.store.exchange_code(b"nope", app, "https://a/cb", None, 102, &refresh(b"r4", 10_000)).await;
     assert!(matches!(unknown, Err(ExchangeError::Unknown)));
 }
 
@@ -115,14 +120,14 @@ async fn code_checks_burn_the_code() {
     ] {
         db.store.insert_code(&code(digest, app, user, 100)).await.unwrap();
         let presented_by = if want == "client" { app + 1000 } else { app };
-        let result = db.store.exchange_code(digest, presented_by, redirect, now, &refresh(digest, 10_000)).await;
+        let result = db.store.exchange_code(digest, presented_by, redirect, None, now, &refresh(digest, 10_000)).await;
         match (want, result) {
             ("expired", Err(ExchangeError::Expired))
             | ("redirect", Err(ExchangeError::RedirectMismatch))
             | ("client", Err(ExchangeError::WrongClient)) => {}
             (want, other) => panic!("{want}: {other:?}"),
         }
-        let again = db.store.exchange_code(digest, app, "https://a/cb", 101, &refresh(b"x", 10_000)).await;
+        let again = db.store.exchange_code(digest, app, "https://a/cb", None, 101, &refresh(b"x", 10_000)).await;
         assert!(matches!(again, Err(ExchangeError::Replayed)), "{want}");
     }
 }
@@ -132,7 +137,7 @@ async fn rotation_moves_the_generation_once() {
     let db = sqlite().await;
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 1_000)).await.unwrap();
+    db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
     let next = db.store.rotate_refresh(b"r1", app, 200, &refresh(b"r2", 2_000)).await.unwrap();
     assert_eq!(next.generation, 2);
     assert!(matches!(
@@ -160,7 +165,7 @@ async fn concurrent_rotations_have_one_winner() {
     let db = sqlite().await;
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 1_000)).await.unwrap();
+    db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..16u8 {
         let store = db.store.clone();
@@ -184,7 +189,7 @@ async fn deleting_an_app_ends_its_grants() {
     let db = sqlite().await;
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    let grant = db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 1_000)).await.unwrap();
+    let grant = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
     assert!(db.store.delete_app(app).await.unwrap());
     assert!(db.store.grant_state(grant.id).await.unwrap().is_none());
     assert!(db.store.app_by_client_id("client-1").await.unwrap().is_none());
@@ -220,17 +225,43 @@ async fn purge_removes_only_what_is_dead() {
     db.store.create_session(b"old", person.id, 0, 50).await.unwrap();
     db.store.create_session(b"new", person.id, 0, 5_000).await.unwrap();
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    let live = db.store.exchange_code(b"c", app, "https://a/cb", 100, &refresh(b"r1", 10_000)).await.unwrap();
+    let live = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 10_000)).await.unwrap();
     db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
-    let dead = db.store.exchange_code(b"d", app, "https://a/cb", 100, &refresh(b"r2", 1_000)).await.unwrap();
+    let dead = db.store.exchange_code(b"d", app, "https://a/cb", None, 100, &refresh(b"r2", 1_000)).await.unwrap();
     db.store.purge_expired(2_000).await.unwrap();
     assert!(db.store.session_person(b"new", 1_000).await.unwrap().is_some());
     assert!(db.store.grant_state(live.id).await.unwrap().is_some());
     assert!(db.store.grant_state(dead.id).await.unwrap().is_none());
     // a used code is kept a day after it expired, so a replay is still recognised
-    let replay = db.store.exchange_code(b"c", app, "https://a/cb", 2_000, &refresh(b"r5", 10_000)).await;
+    let replay = db.store.exchange_code(b"c", app, "https://a/cb", None, 2_000, &refresh(b"r5", 10_000)).await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     db.store.purge_expired(700 + 86_400).await.unwrap();
-    let gone = db.store.exchange_code(b"c", app, "https://a/cb", 90_000, &refresh(b"r6", 100_000)).await;
+    let gone = db.store.exchange_code(b"c", app, "https://a/cb", None, 90_000, &refresh(b"r6", 100_000)).await;
     assert!(matches!(gone, Err(ExchangeError::Unknown)));
+}
+
+#[tokio::test]
+async fn pkce_is_checked_when_the_code_is_spent() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenged = |digest: &[u8]| NewCode {
+        code_challenge: Some(wsoauth_domain::pkce::challenge_of(verifier)),
+        ..code(digest, app, user, 100)
+    };
+    db.store.insert_code(&challenged(b"p1")).await.unwrap();
+    let wrong = db
+        .store
+        .exchange_code(b"p1", app, "https://a/cb", Some("x".repeat(43).as_str()), 101, &refresh(b"r1", 9_000))
+        .await;
+    assert!(matches!(wrong, Err(ExchangeError::VerifierMismatch)));
+    db.store.insert_code(&challenged(b"p2")).await.unwrap();
+    let missing = db.store.exchange_code(b"p2", app, "https://a/cb", None, 101, &refresh(b"r2", 9_000)).await;
+    assert!(matches!(missing, Err(ExchangeError::VerifierMismatch)));
+    db.store.insert_code(&challenged(b"p3")).await.unwrap();
+    db.store.exchange_code(b"p3", app, "https://a/cb", Some(verifier), 101, &refresh(b"r3", 9_000)).await.unwrap();
+    db.store.insert_code(&code(b"p4", app, user, 100)).await.unwrap();
+    let downgrade =
+        db.store.exchange_code(b"p4", app, "https://a/cb", Some(verifier), 101, &refresh(b"r4", 9_000)).await;
+    assert!(matches!(downgrade, Err(ExchangeError::UnexpectedVerifier)));
 }

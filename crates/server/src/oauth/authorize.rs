@@ -17,7 +17,8 @@ use crate::state::{AppState, Shared, purpose};
 use crate::web::{PageError, csrf_ok, csrf_token, render, signed_in};
 
 /// The authorization parameters carried from page to page.
-const CARRIED: [&str; 5] = ["client_id", "redirect_uri", "response_type", "scope", "state"];
+const CARRIED: [&str; 7] =
+    ["client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method"];
 
 /// A request that names a known app and one of its redirect URIs: from here on, errors are redirected.
 struct Validated {
@@ -32,6 +33,8 @@ struct AuthRequest {
     redirect_uri: String,
     state: Option<String>,
     scopes: ScopeSet,
+    /// The PKCE S256 challenge, if given.
+    code_challenge: Option<String>,
 }
 
 enum Refusal {
@@ -54,7 +57,8 @@ impl From<wsoauth_storage::StorageError> for Refusal {
 }
 
 impl Refusal {
-    fn into_response(self) -> Response {
+    /// The response; `issuer` is sent as `iss` on redirects (RFC 9207, mix-up defence).
+    fn into_response(self, issuer: &str) -> Response {
         match self {
             Refusal::Page(error) => error.into_response(),
             Refusal::Redirect { to, error, description } => {
@@ -62,6 +66,7 @@ impl Refusal {
                 if let Some(state) = &to.state {
                     params.push(("state", state));
                 }
+                params.push(("iss", issuer));
                 Redirect::to(&append_query(&to.redirect_uri, &params)).into_response()
             }
         }
@@ -112,6 +117,10 @@ async fn validate(state: &AppState, params: &Params) -> Result<AuthRequest, Refu
             return Err(redirect(to, OAuthError::UnsupportedResponseType, description));
         }
     }
+    let code_challenge = match pkce(&to.app, params) {
+        Ok(challenge) => challenge,
+        Err(description) => return Err(redirect(to, OAuthError::InvalidRequest, description.into())),
+    };
     let allowed = ScopeSet::parse(&to.app.scopes).unwrap_or_default();
     let scopes = match params.get("scope").map(ScopeSet::parse) {
         None => allowed,
@@ -126,7 +135,29 @@ async fn validate(state: &AppState, params: &Params) -> Result<AuthRequest, Refu
             return Err(redirect(to, OAuthError::InvalidScope, format!("Unknown scope {:?}", unknown.0)));
         }
     };
-    Ok(AuthRequest { app: to.app, redirect_uri: to.redirect_uri, state: to.state, scopes })
+    Ok(AuthRequest { app: to.app, redirect_uri: to.redirect_uri, state: to.state, scopes, code_challenge })
+}
+
+/// PKCE (RFC 7636), S256 only: optional for confidential apps, required for public ones and for apps set to
+/// require it. `plain` is refused: it protects nothing once the request leaks.
+fn pkce(app: &App, params: &Params) -> Result<Option<String>, &'static str> {
+    let challenge = params.get("code_challenge").filter(|c| !c.is_empty());
+    let method = params.get("code_challenge_method").filter(|m| !m.is_empty());
+    match (challenge, method) {
+        (None, None) if app.public || app.require_pkce => {
+            Err("This application must use PKCE: send code_challenge with code_challenge_method=S256")
+        }
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err("code_challenge_method was sent without code_challenge"),
+        (Some(_), None) | (Some(_), Some("plain")) => {
+            Err("code_challenge_method must be S256 (plain is not supported)")
+        }
+        (Some(challenge), Some("S256")) if wsoauth_domain::pkce::well_formed(challenge) => {
+            Ok(Some(challenge.to_owned()))
+        }
+        (Some(_), Some("S256")) => Err("code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"),
+        (Some(_), Some(_)) => Err("code_challenge_method must be S256"),
+    }
 }
 
 #[derive(Template)]
@@ -180,7 +211,7 @@ pub async fn show(State(state): State<Shared>, jar: CookieJar, uri: Uri) -> Resp
     };
     match show_inner(&state, jar, &params).await {
         Ok(response) => response,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => refusal.into_response(&state.public_url),
     }
 }
 
@@ -252,7 +283,7 @@ fn consent_page(person: &Person, member: &Member, request: &AuthRequest, params:
 pub async fn decide(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
     match decide_inner(&state, jar, &headers, &body).await {
         Ok(response) => response,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => refusal.into_response(&state.public_url),
     }
 }
 
@@ -292,6 +323,7 @@ async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, bod
             user_id: member.user_id,
             redirect_uri: to.redirect_uri.clone(),
             scopes: request.scopes.to_space_separated(),
+            code_challenge: request.code_challenge.clone(),
             now,
             expires_at: now + state.settings.code_ttl,
         })
@@ -301,5 +333,6 @@ async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, bod
     if let Some(s) = &to.state {
         query.push(("state", s));
     }
+    query.push(("iss", &state.public_url));
     Ok(Redirect::to(&append_query(&to.redirect_uri, &query)).into_response())
 }

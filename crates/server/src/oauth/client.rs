@@ -1,5 +1,6 @@
 //! Client authentication at the token endpoints (RFC 6749 §2.3.1): HTTP Basic (raw or form-urlencoded inside),
-//! `client_id`/`client_secret` in the body or the query, or both with the same values.
+//! `client_id`/`client_secret` in the body or the query, or both with the same values; public clients by
+//! `client_id` alone.
 
 use axum::http::{HeaderMap, header};
 use wsoauth_domain::basic::{decode_basic, is_basic};
@@ -42,9 +43,7 @@ pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap
     } else {
         match (body_id, body_secret) {
             (Some(id), Some(secret)) => candidates.push((id.to_owned(), secret.to_owned())),
-            (Some(_), None) => {
-                return Err(OAuthResponseError::new(OAuthError::InvalidClient, "client_secret is required"));
-            }
+            (Some(id), None) => candidates.push((id.to_owned(), String::new())),
             _ => return Err(OAuthResponseError::new(OAuthError::InvalidClient, "client_id is required")),
         }
     }
@@ -52,10 +51,16 @@ pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap
         if id.len() > 200 || secret.len() > 400 {
             continue;
         }
-        let digest = state.digest(purpose::CLIENT_SECRET, &secret);
-        if let Some(app) = state.store.app_by_client_id(&id).await?
-            && constant_time_eq(&digest, &app.secret_digest)
-        {
+        let Some(app) = state.store.app_by_client_id(&id).await? else {
+            continue;
+        };
+        // A public client identifies itself by its id alone (RFC 6749 §2.1); PKCE binds its codes instead.
+        let authenticated = if app.public {
+            secret.is_empty()
+        } else {
+            !secret.is_empty() && constant_time_eq(&state.digest(purpose::CLIENT_SECRET, &secret), &app.secret_digest)
+        };
+        if authenticated {
             return Ok(app);
         }
     }

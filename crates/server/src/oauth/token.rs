@@ -64,8 +64,9 @@ async fn issue(
         let redirect_uri = params
             .non_empty("redirect_uri")?
             .ok_or_else(|| OAuthResponseError::invalid_request("redirect_uri is required"))?;
+        let verifier = params.non_empty("code_verifier")?;
         let digest = state.digest(purpose::CODE, code);
-        state.store.exchange_code(&digest, app.id, redirect_uri, now, &next).await.map_err(|error| {
+        state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await.map_err(|error| {
             tracing::info!(client_id = %app.client_id, reason = %error, "authorization code refused");
             match error {
                 ExchangeError::Unknown => OAuthResponseError::invalid_grant("Authorization code is invalid"),
@@ -76,6 +77,12 @@ async fn issue(
                 }
                 ExchangeError::RedirectMismatch => OAuthResponseError::invalid_grant(
                     "redirect_uri does not match the one in the authorization request",
+                ),
+                ExchangeError::VerifierMismatch => {
+                    OAuthResponseError::invalid_grant("code_verifier is missing or does not match the code_challenge")
+                }
+                ExchangeError::UnexpectedVerifier => OAuthResponseError::invalid_grant(
+                    "code_verifier was sent, but the authorization request had no code_challenge",
                 ),
                 ExchangeError::Storage(error) => error.into(),
             }

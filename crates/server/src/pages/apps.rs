@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
-use wsoauth_storage::{App, Person};
+use wsoauth_storage::{App, AppFields, Person};
 use wsoauth_types::{Scope, ScopeSet};
 
 use crate::admin::{self, AdminError};
@@ -36,6 +36,8 @@ struct EditPage {
     email: String,
     csrf: String,
     error: Option<String>,
+    public: bool,
+    require_pkce: bool,
     client_id: String,
     name: String,
     redirect_uris: String,
@@ -49,7 +51,7 @@ struct SecretPage {
     csrf: String,
     name: String,
     client_id: String,
-    client_secret: String,
+    client_secret: Option<String>,
 }
 
 async fn person(state: &AppState, jar: &CookieJar) -> Result<Person, PageError> {
@@ -96,8 +98,12 @@ fn scope_choices(selected: ScopeSet) -> Vec<(&'static str, bool)> {
     Scope::ALL.iter().map(|s| (s.as_str(), selected.contains(*s))).collect()
 }
 
-fn scopes_of(params: &Params) -> String {
-    params.get_all("scopes").collect::<Vec<_>>().join(" ")
+/// The app settings of a form: name, redirect URIs, scopes, and whether PKCE is required.
+fn form_fields(params: &Params) -> Result<AppFields, AdminError> {
+    let scopes = params.get_all("scopes").collect::<Vec<_>>().join(" ");
+    let mut fields = admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes)?;
+    fields.require_pkce = params.get("require_pkce") == Some("1");
+    Ok(fields)
 }
 
 async fn settings_page(
@@ -123,7 +129,8 @@ pub async fn list(State(state): State<Shared>, jar: CookieJar) -> Result<Respons
     settings_page(&state, jar, person, StatusCode::OK, None).await
 }
 
-fn secret_page(state: &AppState, jar: CookieJar, person: Person, app: &App, secret: String) -> Response {
+/// The page after creating an app or a new secret: the secret is shown now, once (public apps have none).
+fn secret_page(state: &AppState, jar: CookieJar, person: Person, app: &App, secret: Option<String>) -> Response {
     let (jar, csrf) = csrf_token(state, jar);
     let page = SecretPage {
         email: person.email,
@@ -147,12 +154,14 @@ pub async fn create(
     let Some(account_id) = account_id.filter(|id| managed.iter().any(|(m, _)| m == id)) else {
         return Err(PageError::Forbidden("You do not manage that account.".into()));
     };
-    let fields =
-        admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes_of(&params));
-    match fields {
+    match form_fields(&params) {
+        Ok(fields) if params.get("public") == Some("1") => {
+            let app = admin::create_public_app(&state, account_id, &fields).await.map_err(admin_error)?;
+            Ok(secret_page(&state, jar, person, &app, None))
+        }
         Ok(fields) => {
             let (app, secret) = admin::create_app(&state, account_id, &fields).await.map_err(admin_error)?;
-            Ok(secret_page(&state, jar, person, &app, secret))
+            Ok(secret_page(&state, jar, person, &app, Some(secret)))
         }
         Err(AdminError::Invalid(message)) => {
             settings_page(&state, jar, person, StatusCode::BAD_REQUEST, Some(message)).await
@@ -185,6 +194,8 @@ fn edit_page(
         email: person.email,
         csrf,
         error,
+        public: app.public,
+        require_pkce: app.require_pkce,
         client_id: app.client_id.clone(),
         name: app.name.clone(),
         redirect_uris: app.redirect_uris.join("\n"),
@@ -212,7 +223,7 @@ pub async fn update(
 ) -> Result<Response, PageError> {
     let (person, params) = form(&state, &jar, &headers, &body).await?;
     let app = managed_app(&state, &person, &client_id).await?;
-    match admin::app_fields(params.get("name").unwrap_or(""), params.get_all("redirect_uris"), &scopes_of(&params)) {
+    match form_fields(&params) {
         Ok(fields) => {
             state.store.update_app(app.id, &fields, state.now()).await?;
             tracing::info!(client_id = %app.client_id, "app changed");
@@ -235,7 +246,7 @@ pub async fn regenerate(
     let (person, _) = form(&state, &jar, &headers, &body).await?;
     let app = managed_app(&state, &person, &client_id).await?;
     let secret = admin::regenerate_secret(&state, &app).await.map_err(admin_error)?;
-    Ok(secret_page(&state, jar, person, &app, secret))
+    Ok(secret_page(&state, jar, person, &app, Some(secret)))
 }
 
 pub async fn delete(

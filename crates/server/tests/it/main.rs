@@ -6,4 +6,5 @@ mod cli;
 mod common;
 mod flow;
 mod pages;
+mod pkce;
 mod wire;

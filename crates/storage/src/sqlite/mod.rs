@@ -31,7 +31,8 @@ const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_
      u.team_id, t.title AS team, u.department, u.rate, u.phone, u.phone2, u.phone3, u.phone4, u.address, u.address2";
 const MEMBER_JOIN: &str = "users u JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
      LEFT JOIN teams t ON t.id = u.team_id";
-const APP_COLUMNS: &str = "id, account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at";
+const APP_COLUMNS: &str =
+    "id, account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at, public, require_pkce";
 
 impl Store {
     /// Opens (creating the file and its folder if needed) the database at `url`: `sqlite://PATH`, `sqlite:PATH`
@@ -249,12 +250,13 @@ impl Store {
         client_id: &str,
         secret_digest: &[u8],
         fields: &AppFields,
+        public: bool,
         now: i64,
     ) -> Result<App, StorageError> {
         let uris = uris_to_json(&fields.redirect_uris);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO apps (account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             updated_at, public, require_pkce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(account_id)
         .bind(client_id)
@@ -264,6 +266,8 @@ impl Store {
         .bind(&fields.scopes)
         .bind(now)
         .bind(now)
+        .bind(public)
+        .bind(public || fields.require_pkce)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| conflict(e, "an app with this client id"))?;
@@ -276,18 +280,25 @@ impl Store {
             redirect_uris: fields.redirect_uris.clone(),
             scopes: fields.scopes.clone(),
             created_at: now,
+            public,
+            require_pkce: public || fields.require_pkce,
         })
     }
 
     pub async fn update_app(&self, app_id: i64, fields: &AppFields, now: i64) -> Result<bool, StorageError> {
-        let done = sqlx::query("UPDATE apps SET name = ?, redirect_uris = ?, scopes = ?, updated_at = ? WHERE id = ?")
-            .bind(&fields.name)
-            .bind(uris_to_json(&fields.redirect_uris))
-            .bind(&fields.scopes)
-            .bind(now)
-            .bind(app_id)
-            .execute(&self.pool)
-            .await?;
+        // A public app always requires PKCE, whatever the form says.
+        let done = sqlx::query(
+            "UPDATE apps SET name = ?, redirect_uris = ?, scopes = ?, require_pkce = (public OR ?), updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(&fields.name)
+        .bind(uris_to_json(&fields.redirect_uris))
+        .bind(&fields.scopes)
+        .bind(fields.require_pkce)
+        .bind(now)
+        .bind(app_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -361,14 +372,15 @@ impl Store {
 
     pub async fn insert_code(&self, code: &NewCode) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, code_challenge, created_at, \
+             expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&code.digest)
         .bind(code.app_id)
         .bind(code.user_id)
         .bind(&code.redirect_uri)
         .bind(&code.scopes)
+        .bind(&code.code_challenge)
         .bind(code.now)
         .bind(code.expires_at)
         .execute(&self.pool)
@@ -384,13 +396,14 @@ impl Store {
         code_digest: &[u8],
         app_id: i64,
         redirect_uri: &str,
+        code_verifier: Option<&str>,
         now: i64,
         refresh: &NewRefresh,
     ) -> Result<Grant, ExchangeError> {
         let mut tx = self.pool.begin().await?;
         let consumed = sqlx::query(
             "UPDATE auth_codes SET used_at = ? WHERE digest = ? AND used_at IS NULL \
-             RETURNING app_id, user_id, redirect_uri, scopes, expires_at",
+             RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge",
         )
         .bind(now)
         .bind(code_digest)
@@ -417,6 +430,7 @@ impl Store {
         let code_redirect: String = row.try_get("redirect_uri")?;
         let scopes: String = row.try_get("scopes")?;
         let expires_at: i64 = row.try_get("expires_at")?;
+        let challenge: Option<String> = row.try_get("code_challenge")?;
         // The code is spent whatever happens next: a wrong client or a late presentation burns it.
         let refusal = if code_app != app_id {
             Some(ExchangeError::WrongClient)
@@ -425,7 +439,14 @@ impl Store {
         } else if code_redirect != redirect_uri {
             Some(ExchangeError::RedirectMismatch)
         } else {
-            None
+            // PKCE (RFC 7636 §4.6), and its downgrade protection (RFC 9700 §2.1.1): a verifier for a code issued
+            // without a challenge is refused too.
+            match (challenge.as_deref(), code_verifier) {
+                (Some(challenge), Some(verifier)) if wsoauth_domain::pkce::verify(challenge, verifier) => None,
+                (Some(_), _) => Some(ExchangeError::VerifierMismatch),
+                (None, Some(_)) => Some(ExchangeError::UnexpectedVerifier),
+                (None, None) => None,
+            }
         };
         if let Some(refusal) = refusal {
             tx.commit().await?;
@@ -661,6 +682,8 @@ fn app_from(row: &SqliteRow) -> Result<App, StorageError> {
         redirect_uris: serde_json::from_str(&uris).map_err(|e| StorageError::Corrupt(e.to_string()))?,
         scopes: row.try_get("scopes")?,
         created_at: row.try_get("created_at")?,
+        public: row.try_get("public")?,
+        require_pkce: row.try_get("require_pkce")?,
     })
 }
 
