@@ -160,6 +160,17 @@ pub struct NewRefresh {
     pub expires_at: i64,
 }
 
+/// A refresh token's state.
+#[derive(Clone, Debug)]
+pub struct RefreshState {
+    pub grant: Grant,
+    pub revoked: bool,
+    /// The generation the token was issued at; it is current when equal to `grant.generation`.
+    pub token_generation: i64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
 /// What an access token's grant looks like now, with the member it speaks for.
 #[derive(Clone, Debug)]
 pub struct GrantState {

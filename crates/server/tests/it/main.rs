@@ -7,4 +7,5 @@ mod common;
 mod flow;
 mod pages;
 mod pkce;
+mod revoke;
 mod wire;

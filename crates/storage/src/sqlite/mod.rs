@@ -561,6 +561,37 @@ impl Store {
         Ok(deleted)
     }
 
+    /// What a refresh token is now: its grant, whether it is the current one, and when it expires.
+    pub async fn refresh_state(&self, digest: &[u8]) -> Result<Option<RefreshState>, StorageError> {
+        let row = sqlx::query(
+            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, r.generation AS token_generation, \
+             r.created_at, r.expires_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = ?",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshState {
+            grant: grant_from(&row)?,
+            revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            token_generation: row.try_get("token_generation")?,
+            issued_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    /// Revokes a grant: every access and refresh token issued from it stops working. Returns whether it was live.
+    pub async fn revoke_grant(&self, grant_id: i64, now: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // ---- signing keys ---------------------------------------------------------------------------------------
 
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StorageError> {
