@@ -62,7 +62,12 @@ pub fn token_of<'a>(headers: &'a HeaderMap, params: &'a Params) -> Option<&'a st
 
 pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
-    let claims = state.keys.verify(token, &state.public_url, state.now()).map_err(|error| match error {
+    let mut verified = state.keys().verify(token, &state.public_url, state.now());
+    // A key id we do not know may have been rotated in on another node: read the keys again (at most every 5 s).
+    if verified == Err(TokenError::UnknownKey) && state.reload_keys_if_older_than(5).await {
+        verified = state.keys().verify(token, &state.public_url, state.now());
+    }
+    let claims = verified.map_err(|error| match error {
         TokenError::Expired => BearerError::Expired,
         _ => BearerError::Invalid,
     })?;

@@ -8,7 +8,7 @@ use wsoauth_domain::SystemClock;
 use wsoauth_storage::{Account, Role};
 
 use crate::admin::{self, AdminError};
-use crate::config::{AccountCommand, AppCommand, Settings, UserCommand};
+use crate::config::{AccountCommand, AppCommand, KeysCommand, Settings, UserCommand};
 use crate::startup::{StartError, prepare};
 use crate::state::Shared;
 
@@ -152,6 +152,31 @@ pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError
                 .ok_or_else(|| CliError::Usage(format!("no app with client id {client_id:?}")))?;
             state.store.delete_app(app.id).await?;
             println!("deleted {client_id}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(settings: Settings, command: KeysCommand) -> Result<(), CliError> {
+    let state = state(settings).await?;
+    match command {
+        KeysCommand::Rotate => {
+            let (der, kid) = crate::jwt::SigningKey::generate().map_err(|e| CliError::Start(e.into()))?;
+            state.store.rotate_signing_key(&kid, &der, state.now()).await?;
+            println!("{}", json!({"kid": kid, "created_at": state.now()}));
+        }
+        KeysCommand::List { json } => {
+            for key in state.store.signing_keys().await? {
+                let status = if key.retired_at.is_some() { "retired" } else { "active" };
+                if json {
+                    println!(
+                        "{}",
+                        json!({"kid": key.kid, "status": status, "created_at": key.created_at, "retired_at": key.retired_at})
+                    );
+                } else {
+                    println!("{}\t{}\t{}", key.kid, status, key.created_at);
+                }
+            }
         }
     }
     Ok(())

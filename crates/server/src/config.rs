@@ -66,6 +66,22 @@ pub enum Command {
     /// Manage API applications (OAuth 2.0 clients).
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key and sign with it from now on (running servers pick it up within a minute). Tokens
+    /// signed with the previous key stay valid until they expire; retired keys are deleted after the longest
+    /// access-token lifetime.
+    Rotate,
+    /// List the signing keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

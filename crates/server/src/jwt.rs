@@ -99,8 +99,10 @@ struct Header {
 pub enum TokenError {
     #[error("malformed token")]
     Malformed,
-    #[error("bad signature or unknown key")]
+    #[error("bad signature")]
     BadSignature,
+    #[error("signed with an unknown key")]
+    UnknownKey,
     #[error("token expired")]
     Expired,
     #[error("token not valid for this issuer or not yet valid")]
@@ -169,7 +171,7 @@ impl KeySet {
             return Err(TokenError::BadSignature);
         }
         let kid = header.kid.ok_or(TokenError::BadSignature)?;
-        let key = self.all.iter().find(|key| key.kid == kid).ok_or(TokenError::BadSignature)?;
+        let key = self.all.iter().find(|key| key.kid == kid).ok_or(TokenError::UnknownKey)?;
         let signature = B64.decode(signature_b64).map_err(|_| TokenError::Malformed)?;
         let signed_len = header_b64.len() + 1 + payload_b64.len();
         key.public.verify_sig(&token.as_bytes()[..signed_len], &signature).map_err(|_| TokenError::BadSignature)?;
@@ -223,7 +225,7 @@ mod tests {
         assert!(keys.verify(&tampered, "https://issuer", 500).is_err());
         assert_eq!(keys.verify("a.b", "https://issuer", 500), Err(TokenError::Malformed));
         let other = keyset();
-        assert_eq!(other.verify(&token, "https://issuer", 500), Err(TokenError::BadSignature));
+        assert_eq!(other.verify(&token, "https://issuer", 500), Err(TokenError::UnknownKey));
         // alg=none is refused
         let (_, rest) = token.split_once('.').unwrap();
         let none = format!("{}.{}", B64.encode(r#"{"alg":"none","kid":"x"}"#), rest);

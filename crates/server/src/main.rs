@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
         Command::Account(command) => cli::account(settings, command).await,
         Command::User(command) => cli::user(settings, command).await,
         Command::App(command) => cli::app(settings, command).await,
+        Command::Keys(command) => cli::keys(settings, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,7 +43,8 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
     let stored = store.setting_or_insert("digest_key", &fresh).await?;
     let key: [u8; 32] =
         stored.as_slice().try_into().map_err(|_| StorageError::Corrupt("digest_key is not 32 bytes".into()))?;
-    let keys = load_keys(&store, clock.now()).await?;
+    let now = clock.now();
+    let keys = load_keys(&store, now).await?;
     let passwords = Passwords::new(settings.argon2_memory_kib, settings.argon2_passes, random.as_ref())?;
     Ok(Arc::new(AppState {
         store,
@@ -53,13 +54,14 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
         clock,
         random,
         hasher: SecretHasher::new(key),
-        keys: Arc::new(keys),
+        keys: std::sync::RwLock::new(Arc::new(keys)),
+        keys_loaded_at: std::sync::atomic::AtomicI64::new(now),
         passwords,
     }))
 }
 
 /// The signing keys: the newest unretired key signs; every stored key verifies. The first start makes one.
-async fn load_keys(store: &Store, now: i64) -> Result<KeySet, StartError> {
+pub(crate) async fn load_keys(store: &Store, now: i64) -> Result<KeySet, StartError> {
     let mut rows = store.signing_keys().await?;
     if !rows.iter().any(|row| row.retired_at.is_none()) {
         let (der, kid) = SigningKey::generate()?;
@@ -162,19 +164,35 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
     Ok(Running { addr, base_url: format!("http://{addr}"), state, handle })
 }
 
-/// Deletes expired sessions, codes, refresh tokens and dead grants every ten minutes.
+/// Every minute: picks up keys rotated elsewhere; every ten minutes: deletes expired sessions, codes, refresh
+/// tokens, dead grants, and keys retired longer ago than the access-token lifetime.
 fn spawn_purger(state: Shared) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut ticks: u64 = 0;
         loop {
             every.tick().await;
-            match state.store.purge_expired(state.now()).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "expired rows purged"),
-                Err(error) => tracing::warn!(%error, "purge failed"),
+            ticks += 1;
+            if ticks % 10 == 1 {
+                purge(&state).await;
             }
+            state.reload_keys_if_older_than(30).await;
         }
     });
+}
+
+async fn purge(state: &AppState) {
+    let now = state.now();
+    match state.store.purge_expired(now).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "expired rows purged"),
+        Err(error) => tracing::warn!(%error, "purge failed"),
+    }
+    match state.store.delete_retired_keys(now - state.settings.access_token_ttl).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "retired signing keys deleted"),
+        Err(error) => tracing::warn!(%error, "deleting retired keys failed"),
+    }
 }
 
 fn default_public_url(addr: SocketAddr) -> String {

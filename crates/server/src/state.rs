@@ -1,6 +1,7 @@
 //! What every handler shares: the store, the settings, the clock, randomness, the digest key and the keys.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use wsoauth_domain::secret::{random_hex, random_token};
 use wsoauth_domain::{Clock, RandomSource, SecretHasher};
@@ -20,7 +21,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn RandomSource>,
     pub hasher: SecretHasher,
-    pub keys: Arc<KeySet>,
+    /// The signing keys; swapped whole when keys are rotated (here or on another node).
+    pub keys: RwLock<Arc<KeySet>>,
+    /// When the keys were last read from the database.
+    pub keys_loaded_at: AtomicI64,
     pub passwords: Passwords,
     /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
     pub secure_cookies: bool,
@@ -37,6 +41,44 @@ pub mod purpose {
 impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reads the keys from the database again (after a rotation, possibly on another node).
+    pub async fn reload_keys(&self) -> Result<(), crate::startup::StartError> {
+        let keys = Arc::new(crate::startup::load_keys(&self.store, self.now()).await?);
+        self.keys_loaded_at.store(self.now(), Ordering::Relaxed);
+        match self.keys.write() {
+            Ok(mut slot) => *slot = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+        Ok(())
+    }
+
+    /// Reloads the keys unless they were loaded in the last `seconds` (so unknown key ids cannot force a read
+    /// per request). Returns whether it reloaded.
+    pub async fn reload_keys_if_older_than(&self, seconds: i64) -> bool {
+        let now = self.now();
+        let last = self.keys_loaded_at.load(Ordering::Relaxed);
+        if now - last < seconds
+            || self.keys_loaded_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return false;
+        }
+        match self.reload_keys().await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "reloading the signing keys failed");
+                false
+            }
+        }
     }
 
     pub fn digest(&self, purpose: &str, secret: &str) -> Vec<u8> {

@@ -34,7 +34,7 @@ pub async fn metadata(State(state): State<Shared>) -> Response {
 
 pub async fn jwks(State(state): State<Shared>) -> Response {
     let keys: Vec<_> = state
-        .keys
+        .keys()
         .all
         .iter()
         .map(|key| json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": key.kid, "n": key.n, "e": key.e}))

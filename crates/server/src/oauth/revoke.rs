@@ -43,7 +43,7 @@ async fn find(
     for access in [access_first, !access_first] {
         let found = if access {
             state
-                .keys
+                .keys()
                 .verify_ignoring_expiry(token, &state.public_url, state.now())
                 .ok()
                 .filter(|claims| claims.client_id == app.client_id)

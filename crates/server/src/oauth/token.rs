@@ -135,7 +135,7 @@ async fn tokens(
         gid: grant.id,
         generation: grant.generation,
     };
-    let access_token = state.keys.sign(&claims).map_err(|error| {
+    let access_token = state.keys().sign(&claims).map_err(|error| {
         tracing::error!(%error, "access token signing failed");
         OAuthResponseError::server_error()
     })?;

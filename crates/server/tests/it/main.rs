@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod common;
 mod flow;
+mod keys;
 mod pages;
 mod pkce;
 mod revoke;

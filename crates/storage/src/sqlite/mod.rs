@@ -1,5 +1,8 @@
 //! The SQLite repository.
 
+pub mod projects;
+pub mod teams;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -628,6 +631,32 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Makes `kid` the signing key: every other key is retired now (it still verifies until it is deleted).
+    pub async fn rotate_signing_key(&self, kid: &str, private_key: &[u8], now: i64) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)")
+            .bind(kid)
+            .bind(private_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes keys retired at or before `before`: no token they signed can still be alive.
+    pub async fn delete_retired_keys(&self, before: i64) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }
 
