@@ -1,7 +1,5 @@
 //! The SQLite repository.
 
-pub mod projects;
-pub mod teams;
 
 use std::str::FromStr;
 use std::time::Duration;
