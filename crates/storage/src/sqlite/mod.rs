@@ -1,5 +1,7 @@
 //! The SQLite repository.
 
+pub mod projects;
+pub mod teams;
 
 use std::str::FromStr;
 use std::time::Duration;
