@@ -10,7 +10,9 @@ mod sqlite;
 pub use error::{ExchangeError, RefreshError, StorageError};
 pub use model::*;
 pub use sqlite::Store;
+pub use sqlite::comments::{CommentRow, CommentTask};
 pub use sqlite::projects::{
     NewProject, PROJECT_OPTIONS, ProjectChanges, ProjectRow, UserBrief, project_option_bit,
 };
+pub use sqlite::tags::{TagGroupRow, TagRow, TagScope};
 pub use sqlite::teams::{FolderRow, NewMember, TeamRow};

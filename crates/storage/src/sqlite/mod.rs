@@ -1,6 +1,8 @@
 //! The SQLite repository.
 
+pub mod comments;
 pub mod projects;
+pub mod tags;
 pub mod teams;
 
 use std::str::FromStr;
