@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use wsoauth_domain::dates::parse_date;
+use wsoauth_storage::{PROJECT_OPTIONS, project_option_bit};
 use wsoauth_types::{ApiError, ApiErrorCode};
 
 use super::Failure;
@@ -190,9 +191,66 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// A person by email, or `ANY` / `NOONE` (`email_user_to`, `email_manager`); a malformed email is
+    /// `11 Invalid email`.
+    pub fn assignee(&self, name: &str) -> Result<Option<Assignee>, Failure> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(value) if value.eq_ignore_ascii_case("ANY") => Ok(Some(Assignee::Any)),
+            Some(value) if value.eq_ignore_ascii_case("NOONE") => Ok(Some(Assignee::Noone)),
+            Some(_) => Ok(self.email(name)?.map(Assignee::Email)),
+        }
+    }
+
+    /// The project `options.*` flags given (also as `options[name]`), as bit masks (see `PROJECT_OPTIONS`).
+    pub fn project_options(&self) -> Result<ProjectOptions, Failure> {
+        let mut options = ProjectOptions::default();
+        for option in PROJECT_OPTIONS {
+            let dotted = format!("options.{option}");
+            let value = match self.flag(&dotted)? {
+                Some(value) => Some(value),
+                None => self.flag(&format!("options[{option}]")).map_err(|_| invalid(&dotted))?,
+            };
+            if let (Some(value), Some(bit)) = (value, project_option_bit(option)) {
+                options.given |= bit;
+                if value {
+                    options.set |= bit;
+                }
+            }
+        }
+        Ok(options)
+    }
+
     /// The words of `extra` (`extra=text, options,users`), lowercased.
     pub fn extra(&self) -> Extra {
         Extra(self.list("extra").unwrap_or_default().into_iter().map(str::to_ascii_lowercase).collect())
+    }
+}
+
+/// A person given by email, or one of the sentinels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignee {
+    /// `ANY`: "Anyone".
+    Any,
+    /// `NOONE`: nobody.
+    Noone,
+    /// A lowercased email address.
+    Email(String),
+}
+
+/// Project `options.*` flags of a call, as bit masks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProjectOptions {
+    /// The flags given as 1.
+    pub set: i64,
+    /// Every flag given, as 1 or 0.
+    pub given: i64,
+}
+
+impl ProjectOptions {
+    /// `current` with the given flags applied.
+    pub fn apply(self, current: i64) -> i64 {
+        (current & !self.given) | self.set
     }
 }
 

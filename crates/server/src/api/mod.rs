@@ -5,6 +5,7 @@
 pub mod comments;
 pub mod format;
 pub mod intake;
+pub mod project_format;
 pub mod projects;
 pub mod tags;
 pub mod tasks;
