@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use wsoauth_storage::{NewProject, ProjectChanges, ProjectRow, UserBrief, project_option_bit};
+use wsoauth_storage::{NewProject, ProjectChanges, ProjectRow, TagScope, UserBrief, project_option_bit};
 use wsoauth_types::{ApiError, ApiErrorCode, Scope};
 
 use super::intake::{Assignee, Extra, MAX_NAME, MAX_TEXT};
@@ -177,6 +177,7 @@ async fn post_project(ctx: &Context<'_>) -> Result<Reply, Failure> {
     let max_money = input.amount("max_money")?;
     let extra = input.extra();
     let people = people(ctx).await?;
+    let tags = super::tags::resolve_param(ctx, TagScope::Project, "tags").await?;
     // The author is the token's user (`email_user_from` is for admin keys); the folder defaults to their team's.
     let member = &ctx.auth.grant.member;
     let folder_id = match folder(ctx).await? {
@@ -203,6 +204,7 @@ async fn post_project(ctx: &Context<'_>) -> Result<Reply, Failure> {
         now: ctx.now(),
     };
     let id = ctx.state.store.create_project(&new).await?;
+    super::tags::attach(ctx, TagScope::Project, id, &tags).await?;
     let project = ctx.state.store.project(&ctx.viewer(), id).await?.ok_or(Failure::Internal)?;
     render_one(ctx, &project, &extra).await
 }
@@ -219,6 +221,7 @@ async fn update_project(ctx: &Context<'_>) -> Result<Reply, Failure> {
     let max_money = input.amount("max_money")?;
     let extra = input.extra();
     let people = people(ctx).await?;
+    let tags = super::tags::resolve_param(ctx, TagScope::Project, "tags").await?;
     let folder_id = folder(ctx).await?;
     let changes = ProjectChanges {
         name,
@@ -234,6 +237,7 @@ async fn update_project(ctx: &Context<'_>) -> Result<Reply, Failure> {
         members: people.members,
     };
     ctx.state.store.update_project(project.account_id, project.id, &changes).await?;
+    super::tags::attach(ctx, TagScope::Project, project.id, &tags).await?;
     let project = ctx.state.store.project(&ctx.viewer(), project.id).await?.ok_or(Failure::Internal)?;
     render_one(ctx, &project, &extra).await
 }
