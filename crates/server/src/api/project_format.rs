@@ -21,14 +21,15 @@ pub struct Related {
 }
 
 impl Related {
-    /// Groups (project id, member) and (project id, tag id, title) rows by project.
-    pub fn new(members: Vec<(i64, UserBrief)>, tags: Vec<(i64, i64, String)>) -> Related {
+    /// Groups (project id, member) rows by project; `tags` are (tag id, title) by project.
+    pub fn new(members: Vec<(i64, UserBrief)>, tags: HashMap<i64, Vec<(i64, String)>>) -> Related {
         let mut related = Related::default();
         for (project, user) in members {
             related.members.entry(project).or_default().push(brief_ref(&user));
         }
-        for (project, tag, title) in tags {
-            related.tags.entry(project).or_default().insert(tag.to_string(), json!(title));
+        for (project, tags) in tags {
+            let tags = tags.into_iter().map(|(id, title)| (id.to_string(), json!(title))).collect();
+            related.tags.insert(project, tags);
         }
         related
     }

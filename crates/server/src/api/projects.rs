@@ -46,7 +46,7 @@ pub async fn run(action: &str, ctx: &Context<'_>) -> Result<Reply, Failure> {
 async fn render(ctx: &Context<'_>, projects: &[ProjectRow], extra: &Extra) -> Result<Vec<Value>, Failure> {
     let ids: Vec<i64> = projects.iter().map(|project| project.id).collect();
     let members = if extra.has("users") { ctx.state.store.project_members(&ids).await? } else { Vec::new() };
-    let tags = ctx.state.store.project_tag_titles(&ids).await?;
+    let tags = ctx.state.store.project_tag_map(&ids).await?;
     let related = Related::new(members, tags);
     Ok(projects.iter().map(|project| project_json(project, extra, &related)).collect())
 }

@@ -211,21 +211,6 @@ impl Store {
         rows.iter().map(|row| Ok((row.try_get("project_id")?, user_brief_from(row)?))).collect()
     }
 
-    /// The tags of each of `project_ids` as (project id, tag id, title), by project then tag id: one query.
-    pub async fn project_tag_titles(&self, project_ids: &[i64]) -> Result<Vec<(i64, i64, String)>, StorageError> {
-        if project_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            "SELECT pt.project_id, t.id, t.title FROM project_tags pt JOIN tags t ON t.id = pt.tag_id \
-             WHERE pt.project_id IN (SELECT value FROM json_each(?1)) ORDER BY pt.project_id, t.id",
-        )
-        .bind(ids_json(project_ids))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| Ok((row.try_get("project_id")?, row.try_get("id")?, row.try_get("title")?))).collect()
-    }
-
     /// Creates a project with its members (author, manager and `members`); returns its id.
     pub async fn create_project(&self, new: &NewProject) -> Result<i64, StorageError> {
         let mut tx = self.pool.begin().await?;
