@@ -87,6 +87,12 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authe
     {
         return Err(BearerError::Revoked);
     }
+    if !grant.access_used {
+        // the first use of this generation's access token ends the refresh grace window for it
+        if let Err(error) = state.store.mark_access_used(grant.grant.id, grant.grant.generation).await {
+            tracing::warn!(%error, "could not record the use of an access token");
+        }
+    }
     let scopes = ScopeSet::parse(&grant.grant.scopes).map_err(|_| BearerError::Invalid)?;
     Ok(Authenticated { grant, scopes })
 }

@@ -50,6 +50,10 @@ pub struct ConfigArgs {
     /// Sign-in session lifetime [default: 12h].
     #[arg(long, env = "WSOAUTH_SESSION_TTL", global = true, value_name = "DURATION")]
     pub session_ttl: Option<String>,
+    /// Grace window for a rotated refresh token presented again while the new pair is unused (a lost response):
+    /// it gets the same new pair instead of revoking the grant; `0` turns the grace off [default: 10s].
+    #[arg(long, env = "WSOAUTH_REFRESH_REUSE_GRACE", global = true, value_name = "DURATION")]
+    pub refresh_reuse_grace: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +173,8 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub session_ttl: i64,
+    /// Seconds during which a just-rotated refresh token gets the same new pair again (0: never).
+    pub refresh_reuse_grace: i64,
     /// Argon2id cost: memory in KiB and passes. Tests lower them.
     pub argon2_memory_kib: u32,
     pub argon2_passes: u32,
@@ -185,6 +191,7 @@ impl Default for Settings {
             access_token_ttl: 86_400,
             refresh_token_ttl: 30 * 86_400,
             session_ttl: 12 * 3600,
+            refresh_reuse_grace: 10,
             argon2_memory_kib: 19 * 1024,
             argon2_passes: 2,
         }
@@ -215,6 +222,7 @@ struct FileConfig {
     access_token_ttl: Option<toml::Value>,
     refresh_token_ttl: Option<toml::Value>,
     session_ttl: Option<toml::Value>,
+    refresh_reuse_grace: Option<toml::Value>,
 }
 
 fn value_text(value: Option<toml::Value>) -> Option<String> {
@@ -272,6 +280,13 @@ impl ConfigArgs {
                 defaults.refresh_token_ttl,
             )?,
             session_ttl: ttl("session TTL", &self.session_ttl, file.session_ttl, defaults.session_ttl)?,
+            refresh_reuse_grace: match self.refresh_reuse_grace.clone().or_else(|| value_text(file.refresh_reuse_grace))
+            {
+                Some(text) if text.trim() == "0" => 0,
+                Some(text) => parse_seconds(&text)
+                    .map_err(|source| ConfigError::Duration { name: "refresh reuse grace", source })?,
+                None => defaults.refresh_reuse_grace,
+            },
             ..defaults
         })
     }

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::model::Rotation;
+
 /// A database failure. Its text is for logs only, never for responses.
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -50,7 +52,7 @@ pub enum RefreshError {
     #[error("unknown refresh token")]
     Unknown,
     #[error("refresh token was already rotated")]
-    Rotated,
+    Rotated(Box<Rotation>),
     #[error("refresh token has expired")]
     Expired,
     #[error("refresh token was issued to another client")]

@@ -6,4 +6,5 @@ pub const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_api.sql")),
     (10, include_str!("../migrations/sqlite/0010_oauth_security.sql")),
+    (11, include_str!("../migrations/sqlite/0011_refresh_reuse.sql")),
 ];

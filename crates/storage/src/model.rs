@@ -153,6 +153,20 @@ pub struct Grant {
     pub generation: i64,
 }
 
+/// A rotated refresh token presented again: what the server needs to tell a lost response (answer the same
+/// pair again) from a replay (revoke the family).
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    pub grant: Grant,
+    /// The generation the presented token belonged to.
+    pub token_generation: i64,
+    /// When the grant last rotated, and the nonce that rotation drew.
+    pub rotated_at: i64,
+    pub nonce: Vec<u8>,
+    /// Whether the current access token has been used.
+    pub access_used: bool,
+}
+
 /// A refresh token to store: its digest and when it stops working.
 #[derive(Clone, Debug)]
 pub struct NewRefresh {
@@ -176,6 +190,8 @@ pub struct RefreshState {
 pub struct GrantState {
     pub grant: Grant,
     pub revoked: bool,
+    /// Whether the current generation's access token has been used.
+    pub access_used: bool,
     pub client_id: String,
     pub member: Member,
 }

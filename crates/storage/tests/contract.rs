@@ -103,7 +103,7 @@ async fn code_exchange_is_single_use_and_replay_revokes() {
     let replay = db.store.exchange_code(b"c1", app, "https://a/cb", None, 102, &refresh(b"r2", 10_000)).await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     assert!(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
-    let rotated = db.store.rotate_refresh(b"r1", app, 103, &refresh(b"r3", 10_000)).await;
+    let rotated = db.store.rotate_refresh(b"r1", app, 103, b"nonce", &refresh(b"r3", 10_000)).await;
     assert!(matches!(rotated, Err(RefreshError::Revoked)));
     let unknown = db.store.exchange_code(b"nope", app, "https://a/cb", None, 102, &refresh(b"r4", 10_000)).await;
     assert!(matches!(unknown, Err(ExchangeError::Unknown)));
@@ -138,25 +138,25 @@ async fn rotation_moves_the_generation_once() {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
-    let next = db.store.rotate_refresh(b"r1", app, 200, &refresh(b"r2", 2_000)).await.unwrap();
+    let next = db.store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000)).await.unwrap();
     assert_eq!(next.generation, 2);
     assert!(matches!(
-        db.store.rotate_refresh(b"r1", app, 201, &refresh(b"r3", 2_000)).await,
-        Err(RefreshError::Rotated)
+        db.store.rotate_refresh(b"r1", app, 201, b"nonce", &refresh(b"r3", 2_000)).await,
+        Err(RefreshError::Rotated(_))
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"r2", app + 1, 201, &refresh(b"r3", 2_000)).await,
+        db.store.rotate_refresh(b"r2", app + 1, 201, b"nonce", &refresh(b"r3", 2_000)).await,
         Err(RefreshError::WrongClient)
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"r2", app, 2_000, &refresh(b"r3", 3_000)).await,
+        db.store.rotate_refresh(b"r2", app, 2_000, b"nonce", &refresh(b"r3", 3_000)).await,
         Err(RefreshError::Expired)
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"zz", app, 201, &refresh(b"r3", 3_000)).await,
+        db.store.rotate_refresh(b"zz", app, 201, b"nonce", &refresh(b"r3", 3_000)).await,
         Err(RefreshError::Unknown)
     ));
-    let last = db.store.rotate_refresh(b"r2", app, 1_999, &refresh(b"r3", 3_000)).await.unwrap();
+    let last = db.store.rotate_refresh(b"r2", app, 1_999, b"nonce", &refresh(b"r3", 3_000)).await.unwrap();
     assert_eq!(last.generation, 3);
 }
 
@@ -169,15 +169,15 @@ async fn concurrent_rotations_have_one_winner() {
     let mut tasks = Vec::new();
     for i in 0..16u8 {
         let store = db.store.clone();
-        tasks.push(tokio::spawn(
-            async move { store.rotate_refresh(b"r1", app, 200, &refresh(&[b'n', i], 2_000)).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(&[b'n', i], 2_000)).await
+        }));
     }
     let mut wins = 0;
     for task in tasks {
         match task.await.unwrap() {
             Ok(_) => wins += 1,
-            Err(RefreshError::Rotated) => {}
+            Err(RefreshError::Rotated(_)) => {}
             Err(other) => panic!("{other:?}"),
         }
     }

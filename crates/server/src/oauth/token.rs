@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use wsoauth_storage::{ExchangeError, Grant, NewRefresh, RefreshError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use wsoauth_storage::{ExchangeError, Grant, NewRefresh, RefreshError, Rotation};
 use wsoauth_types::{OAuthError, TokenResponse};
 
 use super::OAuthResponseError;
@@ -54,49 +56,61 @@ async fn issue(
     };
     let app = authenticate(state, &params, &headers).await?;
     let now = state.now();
-    let refresh_token = state.new_secret();
-    let next = NewRefresh {
-        digest: state.digest(purpose::REFRESH, &refresh_token),
-        expires_at: now + state.settings.refresh_token_ttl,
-    };
-    let grant = if grant_type == "authorization_code" {
+    if grant_type == "authorization_code" {
         let code = params.non_empty("code")?.ok_or_else(|| OAuthResponseError::invalid_request("code is required"))?;
         let redirect_uri = params
             .non_empty("redirect_uri")?
             .ok_or_else(|| OAuthResponseError::invalid_request("redirect_uri is required"))?;
         let verifier = params.non_empty("code_verifier")?;
+        let refresh_token = state.new_secret();
+        let next = NewRefresh {
+            digest: state.digest(purpose::REFRESH, &refresh_token),
+            expires_at: now + state.settings.refresh_token_ttl,
+        };
         let digest = state.digest(purpose::CODE, code);
-        state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await.map_err(|error| {
-            tracing::info!(client_id = %app.client_id, reason = %error, "authorization code refused");
-            match error {
-                ExchangeError::Unknown => OAuthResponseError::invalid_grant("Authorization code is invalid"),
-                ExchangeError::Replayed => OAuthResponseError::invalid_grant("Authorization code has been revoked"),
-                ExchangeError::Expired => OAuthResponseError::invalid_grant("Authorization code has expired"),
-                ExchangeError::WrongClient => {
-                    OAuthResponseError::invalid_grant("Authorization code was not issued to this client")
+        let grant =
+            state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await.map_err(|error| {
+                tracing::info!(client_id = %app.client_id, reason = %error, "authorization code refused");
+                match error {
+                    ExchangeError::Unknown => OAuthResponseError::invalid_grant("Authorization code is invalid"),
+                    ExchangeError::Replayed => OAuthResponseError::invalid_grant("Authorization code has been revoked"),
+                    ExchangeError::Expired => OAuthResponseError::invalid_grant("Authorization code has expired"),
+                    ExchangeError::WrongClient => {
+                        OAuthResponseError::invalid_grant("Authorization code was not issued to this client")
+                    }
+                    ExchangeError::RedirectMismatch => OAuthResponseError::invalid_grant(
+                        "redirect_uri does not match the one in the authorization request",
+                    ),
+                    ExchangeError::VerifierMismatch => OAuthResponseError::invalid_grant(
+                        "code_verifier is missing or does not match the code_challenge",
+                    ),
+                    ExchangeError::UnexpectedVerifier => OAuthResponseError::invalid_grant(
+                        "code_verifier was sent, but the authorization request had no code_challenge",
+                    ),
+                    ExchangeError::Storage(error) => error.into(),
                 }
-                ExchangeError::RedirectMismatch => OAuthResponseError::invalid_grant(
-                    "redirect_uri does not match the one in the authorization request",
-                ),
-                ExchangeError::VerifierMismatch => {
-                    OAuthResponseError::invalid_grant("code_verifier is missing or does not match the code_challenge")
-                }
-                ExchangeError::UnexpectedVerifier => OAuthResponseError::invalid_grant(
-                    "code_verifier was sent, but the authorization request had no code_challenge",
-                ),
-                ExchangeError::Storage(error) => error.into(),
-            }
-        })?
-    } else {
-        let token = params
-            .non_empty("refresh_token")?
-            .ok_or_else(|| OAuthResponseError::invalid_request("refresh_token is required"))?;
-        let digest = state.digest(purpose::REFRESH, token);
-        state.store.rotate_refresh(&digest, app.id, now, &next).await.map_err(|error| {
+            })?;
+        return tokens(state, &app.client_id, &grant, refresh_token, now).await;
+    }
+    let presented = params
+        .non_empty("refresh_token")?
+        .ok_or_else(|| OAuthResponseError::invalid_request("refresh_token is required"))?;
+    let mut nonce = [0u8; 16];
+    state.random.fill(&mut nonce);
+    let refresh_token = next_refresh_token(state, presented, &nonce);
+    let next = NewRefresh {
+        digest: state.digest(purpose::REFRESH, &refresh_token),
+        expires_at: now + state.settings.refresh_token_ttl,
+    };
+    let digest = state.digest(purpose::REFRESH, presented);
+    match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next).await {
+        Ok(grant) => tokens(state, &app.client_id, &grant, refresh_token, now).await,
+        Err(RefreshError::Rotated(rotation)) => reused(state, &app.client_id, presented, &rotation, now).await,
+        Err(error) => {
             tracing::info!(client_id = %app.client_id, reason = %error, "refresh token refused");
-            match error {
+            Err(match error {
                 RefreshError::Unknown => OAuthResponseError::invalid_grant("Refresh token is invalid"),
-                RefreshError::Rotated | RefreshError::Revoked => {
+                RefreshError::Rotated(_) | RefreshError::Revoked => {
                     OAuthResponseError::invalid_grant("Refresh token has been revoked")
                 }
                 RefreshError::Expired => OAuthResponseError::invalid_grant("Refresh token has expired"),
@@ -104,18 +118,55 @@ async fn issue(
                     OAuthResponseError::invalid_grant("Refresh token was not issued to this client")
                 }
                 RefreshError::Storage(error) => error.into(),
-            }
-        })?
-    };
-    tokens(state, &app.client_id, &grant, refresh_token, now).await
+            })
+        }
+    }
 }
 
+/// The refresh token that follows `presented` in a rotation that drew `nonce`. Derived, not stored: during the
+/// grace window the same token can be answered again; without the nonce (kept in the database) nobody can
+/// compute it from a stolen old token.
+fn next_refresh_token(state: &AppState, presented: &str, nonce: &[u8]) -> String {
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let digest = state.digest("refresh-rotation", &format!("{nonce}.{presented}"));
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// A rotated refresh token presented again (RFC 9700 §4.14). Within the grace window, for the previous
+/// generation, while the new pair is unused, it is a client whose response was lost: it gets the very same pair.
+/// Anything else is a replay: the whole grant is revoked.
+async fn reused(
+    state: &AppState,
+    client_id: &str,
+    presented: &str,
+    rotation: &Rotation,
+    now: i64,
+) -> Result<TokenResponse, OAuthResponseError> {
+    let grace = state.settings.refresh_reuse_grace;
+    if grace > 0
+        && rotation.token_generation + 1 == rotation.grant.generation
+        && now - rotation.rotated_at <= grace
+        && !rotation.access_used
+        && !rotation.nonce.is_empty()
+    {
+        tracing::info!(client_id, grant = rotation.grant.id, "rotated refresh token within the grace window");
+        let again = next_refresh_token(state, presented, &rotation.nonce);
+        return tokens(state, client_id, &rotation.grant, again, rotation.rotated_at).await;
+    }
+    state.store.revoke_grant(rotation.grant.id, now).await?;
+    tracing::warn!(client_id, grant = rotation.grant.id, "refresh token reuse detected: the grant is revoked");
+    Err(OAuthResponseError::invalid_grant("Refresh token has been revoked"))
+}
+
+/// The pair of a grant's current generation, issued at `issued_at`. The access token is a function of the
+/// refresh token and the issue time (its `jti` is derived from the refresh token), so the same generation always
+/// yields the same pair.
 async fn tokens(
     state: &AppState,
     client_id: &str,
     grant: &Grant,
     refresh_token: String,
-    now: i64,
+    issued_at: i64,
 ) -> Result<TokenResponse, OAuthResponseError> {
     let member = state
         .store
@@ -126,10 +177,10 @@ async fn tokens(
         iss: state.public_url.clone(),
         sub: grant.user_id.to_string(),
         aud: client_id.to_owned(),
-        exp: now + state.settings.access_token_ttl,
-        iat: now,
-        nbf: now,
-        jti: wsoauth_domain::secret::random_hex(state.random.as_ref(), 20),
+        exp: issued_at + state.settings.access_token_ttl,
+        iat: issued_at,
+        nbf: issued_at,
+        jti: state.digest("access-jti", &refresh_token)[..20].iter().map(|b| format!("{b:02x}")).collect(),
         scope: grant.scopes.clone(),
         client_id: client_id.to_owned(),
         gid: grant.id,
@@ -142,7 +193,7 @@ async fn tokens(
     tracing::info!(client_id, grant = grant.id, generation = grant.generation, "tokens issued");
     Ok(TokenResponse {
         token_type: "bearer".into(),
-        expires_in: state.settings.access_token_ttl as u64,
+        expires_in: (issued_at + state.settings.access_token_ttl - state.now()).max(0) as u64,
         access_token,
         refresh_token,
         account_url: state.account_url(&member.account),

@@ -15,7 +15,9 @@ use wsoauth_domain::ManualClock;
 use wsoauth_server::{Running, Settings, admin, spawn};
 use wsoauth_storage::Role;
 
-pub const START: i64 = 1_800_000_000;
+/// The tests' clock starts before the real one, so a key retired by the CLI (on the real clock) is never older than
+/// a test token.
+pub const START: i64 = 1_700_000_000;
 pub const OWNER_EMAIL: &str = "owner@acme.test";
 pub const OWNER_PASSWORD: &str = "owner-password";
 pub const REDIRECT: &str = "https://client.example/cb";

@@ -8,5 +8,6 @@ mod flow;
 mod keys;
 mod pages;
 mod pkce;
+mod reuse;
 mod revoke;
 mod wire;

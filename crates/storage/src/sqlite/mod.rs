@@ -474,18 +474,20 @@ impl Store {
     }
 
     /// Rotates a refresh token: moves its grant to the next generation (so the previous access and refresh
-    /// tokens stop working at once) and stores the new refresh token. The generation bump is a conditional
-    /// write: of concurrent rotations of one token exactly one wins.
+    /// tokens stop working at once), records the rotation's nonce and stores the new refresh token. The
+    /// generation bump is a conditional write: of concurrent rotations of one token exactly one wins; the others
+    /// get `Rotated` with what the server needs to answer them.
     pub async fn rotate_refresh(
         &self,
         refresh_digest: &[u8],
         app_id: i64,
         now: i64,
+        nonce: &[u8],
         next: &NewRefresh,
     ) -> Result<Grant, RefreshError> {
         let mut tx = self.pool.begin().await?;
         let bumped = sqlx::query(
-            "UPDATE grants SET generation = generation + 1 \
+            "UPDATE grants SET generation = generation + 1, rotation_nonce = ?4, rotated_at = ?2, access_used = 0 \
              WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = ?1 AND expires_at > ?2) \
                AND generation = (SELECT generation FROM refresh_tokens WHERE digest = ?1) \
                AND app_id = ?3 AND revoked_at IS NULL \
@@ -494,11 +496,13 @@ impl Store {
         .bind(refresh_digest)
         .bind(now)
         .bind(app_id)
+        .bind(nonce)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = bumped else {
             let why = sqlx::query(
-                "SELECT r.generation AS token_generation, r.expires_at, g.generation, g.app_id, g.revoked_at \
+                "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
+                 g.generation, g.revoked_at, g.rotated_at, g.rotation_nonce, g.access_used \
                  FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = ?",
             )
             .bind(refresh_digest)
@@ -509,12 +513,20 @@ impl Store {
                 return Err(RefreshError::Unknown);
             };
             let revoked: Option<i64> = why.try_get("revoked_at")?;
+            let token_generation: i64 = why.try_get("token_generation")?;
+            let grant = grant_from(&why)?;
             return Err(if revoked.is_some() {
                 RefreshError::Revoked
-            } else if why.try_get::<i64, _>("app_id")? != app_id {
+            } else if grant.app_id != app_id {
                 RefreshError::WrongClient
-            } else if why.try_get::<i64, _>("token_generation")? != why.try_get::<i64, _>("generation")? {
-                RefreshError::Rotated
+            } else if token_generation != grant.generation {
+                RefreshError::Rotated(Box::new(Rotation {
+                    token_generation,
+                    rotated_at: why.try_get::<Option<i64>, _>("rotated_at")?.unwrap_or(0),
+                    nonce: why.try_get::<Option<Vec<u8>>, _>("rotation_nonce")?.unwrap_or_default(),
+                    access_used: why.try_get("access_used")?,
+                    grant,
+                }))
             } else {
                 RefreshError::Expired
             });
@@ -525,11 +537,23 @@ impl Store {
         Ok(grant)
     }
 
+    /// Notes that the access token of `generation` has been used (once per generation: later calls change
+    /// nothing and the caller skips them when `GrantState::access_used` is already set).
+    pub async fn mark_access_used(&self, grant_id: i64, generation: i64) -> Result<(), StorageError> {
+        sqlx::query("UPDATE grants SET access_used = 1 WHERE id = ? AND generation = ? AND access_used = 0")
+            .bind(grant_id)
+            .bind(generation)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The grant behind an access token, with the member it acts for; `None` if the grant (or its app or member)
     /// no longer exists.
     pub async fn grant_state(&self, grant_id: i64) -> Result<Option<GrantState>, StorageError> {
         let sql = format!(
-            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, ap.client_id, {MEMBER_COLUMNS} \
+            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, g.access_used, ap.client_id, \
+             {MEMBER_COLUMNS} \
              FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
              JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
              LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = ?"
@@ -541,6 +565,7 @@ impl Store {
         Ok(Some(GrantState {
             grant: grant_from(&row)?,
             revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            access_used: row.try_get("access_used")?,
             client_id: row.try_get("client_id")?,
             member: member_from(&row)?,
         }))
