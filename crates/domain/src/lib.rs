@@ -5,6 +5,7 @@ pub mod basic;
 pub mod clock;
 pub mod dates;
 pub mod duration;
+pub mod filter;
 pub mod pkce;
 pub mod redirect;
 pub mod secret;

@@ -15,4 +15,8 @@ pub use sqlite::projects::{
     NewProject, PROJECT_OPTIONS, ProjectChanges, ProjectRow, UserBrief, project_option_bit,
 };
 pub use sqlite::tags::{TagGroupRow, TagRow, TagScope};
+pub use sqlite::tasks::{
+    CreateTaskError, NewTask, SetExecutive, TaskBrief, TaskChanges, TaskExecutive, TaskLink, TaskQuery, TaskRow,
+    TaskStateError,
+};
 pub use sqlite::teams::{FolderRow, NewMember, TeamRow};

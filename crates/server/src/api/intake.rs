@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use wsoauth_domain::dates::parse_date;
+use wsoauth_domain::filter;
 use wsoauth_storage::{PROJECT_OPTIONS, project_option_bit};
 use wsoauth_types::{ApiError, ApiErrorCode};
 
@@ -219,6 +220,17 @@ impl<'a> Input<'a> {
             }
         }
         Ok(options)
+    }
+
+    /// A `search_tasks` filter (see `wsoauth_domain::filter`); a malformed one is `11 Field is invalid` with
+    /// what is wrong as details (`filter: unknown field priority (at 0)`).
+    pub fn task_filter(&self, name: &str) -> Result<Option<filter::Expr>, Failure> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(value) => filter::parse(value)
+                .map(Some)
+                .map_err(|error| ApiError::detailed(ApiErrorCode::FieldInvalid, error.to_string()).into()),
+        }
     }
 
     /// The words of `extra` (`extra=text, options,users`), lowercased.

@@ -8,6 +8,7 @@ pub mod intake;
 pub mod project_format;
 pub mod projects;
 pub mod tags;
+pub mod task_format;
 pub mod tasks;
 pub mod users;
 

@@ -3,6 +3,7 @@
 pub mod comments;
 pub mod projects;
 pub mod tags;
+pub mod tasks;
 pub mod teams;
 
 use std::str::FromStr;

@@ -1,0 +1,811 @@
+//! Tasks, subtasks and sub-subtasks, with what task lists show beside them (subscribers, last comments,
+//! relations, tags). Lists are one query for the tasks and one per kind of extra for all listed ids (the ids
+//! travel as one JSON array through `json_each`), assembled by the caller.
+
+use std::collections::HashMap;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row};
+use wsoauth_domain::dates::date_start_unix;
+use wsoauth_domain::filter::{Condition, DateField, DateOp, Expr, IntField, NameOp};
+
+use super::projects::{UserBrief, user_brief_from};
+use super::{Store, VISIBLE_PROJECT, VISIBLE_TASK};
+use crate::error::StorageError;
+use crate::model::Viewer;
+
+/// Who carries out a task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskExecutive {
+    /// Nobody is assigned (`NOONE`).
+    Nobody,
+    /// "Anyone" (`ANY`).
+    Anyone,
+    /// A member (`None` inside when the membership was deleted: shown as nobody).
+    User(UserBrief),
+}
+
+/// How the executive of a new or changed task is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetExecutive {
+    Nobody,
+    Anyone,
+    User(i64),
+}
+
+/// A short task: relations and `parent` show these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskBrief {
+    pub id: i64,
+    pub project_id: i64,
+    /// The top-level task (the task itself when it is one).
+    pub top_id: i64,
+    pub name: String,
+    pub status: String,
+    pub priority: i64,
+}
+
+/// A task the viewer may see, with its project's name and its parent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub project_name: String,
+    /// `active`, `pending` or `archive`.
+    pub project_status: String,
+    pub parent_id: Option<i64>,
+    /// The top-level task (the task itself when it is one): page paths use it.
+    pub top_id: i64,
+    /// 0 for a task, 1 for a subtask, 2 for a sub-subtask.
+    pub depth: i64,
+    pub name: String,
+    pub text: String,
+    /// `active` or `done`.
+    pub status: String,
+    pub priority: i64,
+    pub author: Option<UserBrief>,
+    pub executive: TaskExecutive,
+    pub date_added: i64,
+    pub date_start: Option<String>,
+    pub date_end: Option<String>,
+    pub date_closed: Option<i64>,
+    pub time_start: Option<String>,
+    pub time_end: Option<String>,
+    pub max_time: Option<f64>,
+    pub max_money: Option<f64>,
+    pub hidden: bool,
+    /// The parent task, for subtasks (`None` also when the viewer may not see it).
+    pub parent: Option<TaskBrief>,
+}
+
+impl TaskRow {
+    pub fn is_done(&self) -> bool {
+        self.status == "done"
+    }
+
+    pub fn brief(&self) -> TaskBrief {
+        TaskBrief {
+            id: self.id,
+            project_id: self.project_id,
+            top_id: self.top_id,
+            name: self.name.clone(),
+            status: self.status.clone(),
+            priority: self.priority,
+        }
+    }
+}
+
+/// Which tasks to list. Every list is limited to what the viewer may see; `Default` is every visible task of
+/// every project (all levels, archived projects included).
+#[derive(Clone, Debug, Default)]
+pub struct TaskQuery<'a> {
+    /// Only tasks of this project.
+    pub project_id: Option<i64>,
+    /// Only this task.
+    pub id: Option<i64>,
+    /// Only the subtasks and sub-subtasks of this task.
+    pub below: Option<i64>,
+    /// This task and everything below it.
+    pub subtree: Option<i64>,
+    /// Only top-level tasks.
+    pub top_level: bool,
+    /// Only tasks with this status (`active` or `done`).
+    pub status: Option<&'a str>,
+    /// Leave out the tasks of archived projects.
+    pub skip_archived: bool,
+    /// Only tasks by the member with this (lowercase) email.
+    pub author_email: Option<&'a str>,
+    /// Only tasks with this executive: a (lowercase) email, `ANY` or `NOONE`.
+    pub executive: Option<&'a str>,
+    /// A `search_tasks` filter.
+    pub filter: Option<&'a Expr>,
+    /// At most this many rows.
+    pub limit: Option<i64>,
+}
+
+/// A task to create. The author is made a subscriber, so is an executive who is a member.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    pub account_id: i64,
+    pub project_id: i64,
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub text: String,
+    /// `active` or `done`.
+    pub status: String,
+    pub priority: i64,
+    pub author_id: i64,
+    pub executive: SetExecutive,
+    pub date_added: i64,
+    pub date_start: Option<String>,
+    pub date_end: Option<String>,
+    pub date_closed: Option<i64>,
+    pub max_time: Option<f64>,
+    pub max_money: Option<f64>,
+    /// More subscribers.
+    pub subscribers: Vec<i64>,
+    /// `Some`: the task is hidden from everybody but its author and these members.
+    pub visible_to: Option<Vec<i64>>,
+}
+
+impl NewTask {
+    /// An active top-level task with priority 1 and nobody assigned.
+    pub fn new(account_id: i64, project_id: i64, author_id: i64, name: &str, now: i64) -> NewTask {
+        NewTask {
+            account_id,
+            project_id,
+            parent_id: None,
+            name: name.to_owned(),
+            text: String::new(),
+            status: "active".into(),
+            priority: 1,
+            author_id,
+            executive: SetExecutive::Nobody,
+            date_added: now,
+            date_start: None,
+            date_end: None,
+            date_closed: None,
+            max_time: None,
+            max_money: None,
+            subscribers: Vec::new(),
+            visible_to: None,
+        }
+    }
+}
+
+/// Why a task was not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateTaskError {
+    /// The parent does not exist (in this project).
+    ParentMissing,
+    /// The parent is done.
+    ParentClosed,
+    /// The parent is a sub-subtask: nothing nests deeper.
+    TooDeep,
+}
+
+/// Changes to a task; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct TaskChanges {
+    pub name: Option<String>,
+    pub priority: Option<i64>,
+    pub executive: Option<SetExecutive>,
+    pub date_start: Option<String>,
+    pub date_end: Option<String>,
+    pub date_closed: Option<i64>,
+    pub max_time: Option<f64>,
+    pub max_money: Option<f64>,
+}
+
+/// Why a task was not completed or reopened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStateError {
+    /// Completing a done task, or reopening an active one.
+    AlreadyThere,
+    /// Completing a task with an open subtask.
+    OpenChildren,
+    /// Reopening a subtask of a done task.
+    ParentDone,
+    /// The task is gone.
+    Missing,
+}
+
+/// A dependency of a listed task on another task the viewer may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskLink {
+    /// The listed task.
+    pub task_id: i64,
+    /// `true`: the other task comes before (`relations.from`); `false`: after (`relations.to`).
+    pub inbound: bool,
+    /// `finish-to-start` or `start-to-start`.
+    pub kind: String,
+    pub other: TaskBrief,
+}
+
+/// The ancestors (parent, top-level task) of `t` must not be hidden from the viewer either (`?2` = user id).
+const VISIBLE_ANCESTORS: &str = "NOT EXISTS (SELECT 1 FROM tasks an WHERE an.id IN (t.parent_id, t.top_id) \
+     AND an.id <> t.id AND an.hidden = 1 AND an.author_id IS NOT ?2 AND NOT EXISTS \
+     (SELECT 1 FROM task_visibility anv WHERE anv.task_id = an.id AND anv.user_id = ?2))";
+
+const TASK_COLUMNS: &str = "t.id, t.project_id, p.name AS project_name, p.status AS project_status, t.parent_id, \
+     COALESCE(t.top_id, t.id) AS top_id, t.depth, t.name, t.text, t.status, t.priority, \
+     t.author_id, pa.email AS author_email, pa.first_name AS author_first, pa.last_name AS author_last, \
+     t.executive_any, ue.id AS executive_id, pe.email AS executive_email, pe.first_name AS executive_first, \
+     pe.last_name AS executive_last, t.date_added, t.date_start, t.date_end, t.date_closed, t.time_start, \
+     t.time_end, t.max_time, t.max_money, t.hidden, \
+     pt.id AS parent_task_id, COALESCE(pt.top_id, pt.id) AS parent_top_id, pt.name AS parent_name, \
+     pt.status AS parent_status, pt.priority AS parent_priority";
+
+const TASK_JOIN: &str = "tasks t JOIN projects p ON p.id = t.project_id \
+     LEFT JOIN users ua ON ua.id = t.author_id LEFT JOIN people pa ON pa.id = ua.person_id \
+     LEFT JOIN users ue ON ue.id = t.executive_id LEFT JOIN people pe ON pe.id = ue.person_id \
+     LEFT JOIN tasks pt ON pt.id = t.parent_id";
+
+/// A value bound to a generated statement.
+#[derive(Clone, Debug, PartialEq)]
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL under construction: text and the values of its parameters, numbered after the viewer's `?1`..`?3`.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    /// Appends a placeholder for `arg`.
+    fn arg(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let n = self.args.len() + 3;
+        self.text.push_str(&format!("?{n}"));
+        self
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn int(&mut self, value: i64) -> &mut Self {
+        self.arg(Arg::Int(value))
+    }
+
+    fn string(&mut self, value: &str) -> &mut Self {
+        self.arg(Arg::Text(value.to_owned()))
+    }
+
+    /// `column IN (?, ?, ...)`.
+    fn int_list(&mut self, column: &str, values: &[i64]) {
+        self.push(column).push(" IN (");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.int(*value);
+        }
+        self.push(")");
+    }
+
+    fn query(&self, viewer: &Viewer) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(self.text.as_str()))
+            .bind(viewer.account_id)
+            .bind(viewer.user_id)
+            .bind(viewer.admin);
+        for arg in &self.args {
+            query = match arg {
+                Arg::Int(value) => query.bind(*value),
+                Arg::Text(value) => query.bind(value.as_str()),
+            };
+        }
+        query
+    }
+}
+
+/// Compiles a `search_tasks` filter into a condition on `t` with bound values (never interpolated).
+fn filter_sql(sql: &mut Sql, expr: &Expr) {
+    match expr {
+        Expr::And(items) | Expr::Or(items) => {
+            let joiner = if matches!(expr, Expr::And(_)) { " AND " } else { " OR " };
+            sql.push("(");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push(joiner);
+                }
+                filter_sql(sql, item);
+            }
+            sql.push(")");
+        }
+        Expr::Cond(condition) => condition_sql(sql, condition),
+    }
+}
+
+fn condition_sql(sql: &mut Sql, condition: &Condition) {
+    match condition {
+        Condition::Int { field, values } => {
+            let column = match field {
+                IntField::Id => "t.id",
+                IntField::Project => "t.project_id",
+                IntField::Parent => "t.parent_id",
+            };
+            sql.int_list(column, values);
+        }
+        Condition::Name { op: NameOp::Equals, value } => {
+            sql.push("t.name = ").string(value).push(" COLLATE NOCASE");
+        }
+        Condition::Name { op: NameOp::Has, value } => {
+            sql.push("instr(lower(t.name), lower(").string(value).push(")) > 0");
+        }
+        Condition::Date { field, op, date } => match field {
+            DateField::Start | DateField::End => {
+                let column = if *field == DateField::Start { "t.date_start" } else { "t.date_end" };
+                sql.push(column).push(" ").push(op.as_sql()).push(" ").string(date);
+            }
+            DateField::Added | DateField::Closed => {
+                // Unix times: a day is [start, start + 86400).
+                let column = if *field == DateField::Added { "t.date_added" } else { "t.date_closed" };
+                let start = date_start_unix(date).unwrap_or(0);
+                let end = start + 86_400;
+                match op {
+                    DateOp::Eq => {
+                        sql.push("(").push(column).push(" >= ").int(start);
+                        sql.push(" AND ").push(column).push(" < ").int(end).push(")");
+                    }
+                    DateOp::Ne => {
+                        sql.push("(").push(column).push(" < ").int(start);
+                        sql.push(" OR ").push(column).push(" >= ").int(end).push(")");
+                    }
+                    DateOp::Gt => {
+                        sql.push(column).push(" >= ").int(end);
+                    }
+                    DateOp::Ge => {
+                        sql.push(column).push(" >= ").int(start);
+                    }
+                    DateOp::Lt => {
+                        sql.push(column).push(" < ").int(start);
+                    }
+                    DateOp::Le => {
+                        sql.push(column).push(" < ").int(end);
+                    }
+                }
+            }
+        },
+    }
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
+}
+
+fn user_at(row: &SqliteRow, prefix: &str, id_column: &str) -> Result<Option<UserBrief>, StorageError> {
+    let id: Option<i64> = row.try_get(id_column)?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let text = |suffix: &str| -> Result<String, StorageError> {
+        Ok(row.try_get::<Option<String>, _>(format!("{prefix}_{suffix}").as_str())?.unwrap_or_default())
+    };
+    Ok(Some(UserBrief { id, email: text("email")?, first_name: text("first")?, last_name: text("last")? }))
+}
+
+fn task_from(row: &SqliteRow) -> Result<TaskRow, StorageError> {
+    let executive = if row.try_get::<i64, _>("executive_any")? != 0 {
+        TaskExecutive::Anyone
+    } else {
+        match user_at(row, "executive", "executive_id")? {
+            Some(user) => TaskExecutive::User(user),
+            None => TaskExecutive::Nobody,
+        }
+    };
+    let parent = match row.try_get::<Option<i64>, _>("parent_task_id")? {
+        Some(id) => Some(TaskBrief {
+            id,
+            project_id: row.try_get("project_id")?,
+            top_id: row.try_get("parent_top_id")?,
+            name: row.try_get("parent_name")?,
+            status: row.try_get("parent_status")?,
+            priority: row.try_get("parent_priority")?,
+        }),
+        None => None,
+    };
+    Ok(TaskRow {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        project_name: row.try_get("project_name")?,
+        project_status: row.try_get("project_status")?,
+        parent_id: row.try_get("parent_id")?,
+        top_id: row.try_get("top_id")?,
+        depth: row.try_get("depth")?,
+        name: row.try_get("name")?,
+        text: row.try_get("text")?,
+        status: row.try_get("status")?,
+        priority: row.try_get("priority")?,
+        author: user_at(row, "author", "author_id")?,
+        executive,
+        date_added: row.try_get("date_added")?,
+        date_start: row.try_get("date_start")?,
+        date_end: row.try_get("date_end")?,
+        date_closed: row.try_get("date_closed")?,
+        time_start: row.try_get("time_start")?,
+        time_end: row.try_get("time_end")?,
+        max_time: row.try_get("max_time")?,
+        max_money: row.try_get("max_money")?,
+        hidden: row.try_get::<i64, _>("hidden")? != 0,
+        parent,
+    })
+}
+
+fn brief_from(row: &SqliteRow) -> Result<TaskBrief, StorageError> {
+    Ok(TaskBrief {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        top_id: row.try_get("top_id")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        priority: row.try_get("priority")?,
+    })
+}
+
+fn executive_columns(executive: SetExecutive) -> (Option<i64>, i64) {
+    match executive {
+        SetExecutive::Nobody => (None, 0),
+        SetExecutive::Anyone => (None, 1),
+        SetExecutive::User(id) => (Some(id), 0),
+    }
+}
+
+/// Inserts one task inside a transaction (parent already checked); returns its id.
+async fn insert_task(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, new: &NewTask) -> Result<i64, StorageError> {
+    let (executive_id, executive_any) = executive_columns(new.executive);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tasks (account_id, project_id, parent_id, top_id, depth, name, text, status, priority, \
+         author_id, executive_id, executive_any, date_added, date_start, date_end, date_closed, max_time, \
+         max_money, hidden) VALUES (?1, ?2, ?3, (SELECT COALESCE(top_id, id) FROM tasks WHERE id = ?3), \
+         COALESCE((SELECT depth + 1 FROM tasks WHERE id = ?3), 0), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+         ?14, ?15, ?16, ?17) RETURNING id",
+    )
+    .bind(new.account_id)
+    .bind(new.project_id)
+    .bind(new.parent_id)
+    .bind(&new.name)
+    .bind(&new.text)
+    .bind(&new.status)
+    .bind(new.priority)
+    .bind(new.author_id)
+    .bind(executive_id)
+    .bind(executive_any)
+    .bind(new.date_added)
+    .bind(&new.date_start)
+    .bind(&new.date_end)
+    .bind(new.date_closed)
+    .bind(new.max_time)
+    .bind(new.max_money)
+    .bind(new.visible_to.is_some())
+    .fetch_one(&mut **tx)
+    .await?;
+    if new.parent_id.is_none() {
+        sqlx::query("UPDATE tasks SET top_id = id WHERE id = ?").bind(id).execute(&mut **tx).await?;
+    }
+    let mut subscribers = vec![new.author_id];
+    subscribers.extend(executive_id);
+    subscribers.extend(&new.subscribers);
+    link_users(tx, "task_subscribers", id, &subscribers).await?;
+    if let Some(visible_to) = &new.visible_to {
+        let mut people = vec![new.author_id];
+        people.extend(visible_to);
+        link_users(tx, "task_visibility", id, &people).await?;
+    }
+    Ok(id)
+}
+
+/// Links members of the task's account to a task in `table` (`task_subscribers` or `task_visibility`).
+async fn link_users(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    table: &'static str,
+    task_id: i64,
+    user_ids: &[i64],
+) -> Result<(), StorageError> {
+    if user_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT OR IGNORE INTO {table} (task_id, user_id) SELECT ?1, value FROM json_each(?2) \
+         WHERE value IN (SELECT u.id FROM users u JOIN tasks t ON t.account_id = u.account_id WHERE t.id = ?1)"
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(task_id).bind(ids_json(user_ids)).execute(&mut **tx).await?;
+    Ok(())
+}
+
+impl Store {
+    /// The tasks the viewer may see that match `query`, oldest first. A task is visible when its project is
+    /// (see `VISIBLE_PROJECT`) and neither it nor a task above it is hidden from the viewer.
+    pub async fn tasks(&self, viewer: &Viewer, query: &TaskQuery<'_>) -> Result<Vec<TaskRow>, StorageError> {
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = ?1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} \
+             AND {VISIBLE_ANCESTORS}"
+        ));
+        if let Some(project) = query.project_id {
+            sql.push(" AND t.project_id = ").int(project);
+        }
+        if let Some(id) = query.id {
+            sql.push(" AND t.id = ").int(id);
+        }
+        if let Some(above) = query.below {
+            sql.push(" AND (t.parent_id = ").int(above);
+            sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(above).push("))");
+        }
+        if let Some(root) = query.subtree {
+            sql.push(" AND (t.id = ").int(root).push(" OR t.parent_id = ").int(root);
+            sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(root).push("))");
+        }
+        if query.top_level {
+            sql.push(" AND t.parent_id IS NULL");
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND t.status = ").string(status);
+        }
+        if query.skip_archived {
+            sql.push(" AND p.status <> 'archive'");
+        }
+        if let Some(email) = query.author_email {
+            sql.push(" AND pa.email = ").string(email);
+        }
+        match query.executive {
+            None => {}
+            Some(any) if any.eq_ignore_ascii_case("ANY") => {
+                sql.push(" AND t.executive_any = 1");
+            }
+            Some(none) if none.eq_ignore_ascii_case("NOONE") => {
+                sql.push(" AND t.executive_any = 0 AND pe.email IS NULL");
+            }
+            Some(email) => {
+                sql.push(" AND t.executive_any = 0 AND pe.email = ").string(email);
+            }
+        }
+        if let Some(filter) = query.filter {
+            sql.push(" AND ");
+            filter_sql(&mut sql, filter);
+        }
+        sql.push(" ORDER BY t.id");
+        if let Some(limit) = query.limit {
+            sql.push(" LIMIT ").int(limit);
+        }
+        let rows = sql.query(viewer).fetch_all(&self.pool).await?;
+        rows.iter().map(task_from).collect()
+    }
+
+    /// One task the viewer may see.
+    pub async fn task(&self, viewer: &Viewer, id: i64) -> Result<Option<TaskRow>, StorageError> {
+        let query = TaskQuery { id: Some(id), ..TaskQuery::default() };
+        Ok(self.tasks(viewer, &query).await?.pop())
+    }
+
+    /// Creates a task or subtask (checking, in the same transaction, that the parent is open and not a
+    /// sub-subtask); returns its id.
+    pub async fn create_task(&self, new: &NewTask) -> Result<Result<i64, CreateTaskError>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(parent) = new.parent_id {
+            let row = sqlx::query("SELECT status, depth FROM tasks WHERE id = ? AND project_id = ? AND account_id = ?")
+                .bind(parent)
+                .bind(new.project_id)
+                .bind(new.account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(Err(CreateTaskError::ParentMissing));
+            };
+            if row.try_get::<String, _>("status")? != "active" {
+                return Ok(Err(CreateTaskError::ParentClosed));
+            }
+            if row.try_get::<i64, _>("depth")? >= 2 {
+                return Ok(Err(CreateTaskError::TooDeep));
+            }
+        }
+        let id = insert_task(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(Ok(id))
+    }
+
+    /// Inserts many tasks in one transaction (seeding, tests) without checking parents beyond their existence;
+    /// returns their ids in order. A task may name an earlier one of the same call as parent only by id, so
+    /// create parents in an earlier call.
+    pub async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<i64>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(tasks.len());
+        for new in tasks {
+            ids.push(insert_task(&mut tx, new).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Applies `changes` to a task of the account; a newly assigned executive is subscribed.
+    pub async fn update_task(&self, account_id: i64, id: i64, changes: &TaskChanges) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let (set_executive, executive_id, executive_any) = match changes.executive {
+            Some(executive) => {
+                let (user, any) = executive_columns(executive);
+                (true, user, any)
+            }
+            None => (false, None, 0),
+        };
+        sqlx::query(
+            "UPDATE tasks SET name = COALESCE(?1, name), priority = COALESCE(?2, priority), \
+             executive_id = CASE WHEN ?3 THEN ?4 ELSE executive_id END, \
+             executive_any = CASE WHEN ?3 THEN ?5 ELSE executive_any END, \
+             date_start = COALESCE(?6, date_start), date_end = COALESCE(?7, date_end), \
+             date_closed = COALESCE(?8, date_closed), max_time = COALESCE(?9, max_time), \
+             max_money = COALESCE(?10, max_money) WHERE id = ?11 AND account_id = ?12",
+        )
+        .bind(&changes.name)
+        .bind(changes.priority)
+        .bind(set_executive)
+        .bind(executive_id)
+        .bind(executive_any)
+        .bind(&changes.date_start)
+        .bind(&changes.date_end)
+        .bind(changes.date_closed)
+        .bind(changes.max_time)
+        .bind(changes.max_money)
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(user) = executive_id {
+            link_users(&mut tx, "task_subscribers", id, &[user]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a task done, unless it already is or a subtask of it is open (one conditional write).
+    pub async fn complete_task(
+        &self,
+        account_id: i64,
+        id: i64,
+        now: i64,
+    ) -> Result<Result<(), TaskStateError>, StorageError> {
+        let done = sqlx::query(
+            "UPDATE tasks SET status = 'done', date_closed = ?1 WHERE id = ?2 AND account_id = ?3 \
+             AND status = 'active' AND NOT EXISTS \
+             (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id AND c.status = 'active')",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row = sqlx::query(
+            "SELECT t.status, EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = t.id AND c.status = 'active') AS open \
+             FROM tasks t WHERE t.id = ? AND t.account_id = ?",
+        )
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(Err(match row {
+            None => TaskStateError::Missing,
+            Some(row) if row.try_get::<String, _>("status")? == "done" => TaskStateError::AlreadyThere,
+            Some(row) if row.try_get::<i64, _>("open")? != 0 => TaskStateError::OpenChildren,
+            // Raced with another change; report it as the likeliest reason.
+            Some(_) => TaskStateError::AlreadyThere,
+        }))
+    }
+
+    /// Reopens a done task, unless its parent is done (one conditional write).
+    pub async fn reopen_task(&self, account_id: i64, id: i64) -> Result<Result<(), TaskStateError>, StorageError> {
+        let done = sqlx::query(
+            "UPDATE tasks SET status = 'active' WHERE id = ?1 AND account_id = ?2 AND status = 'done' \
+             AND (parent_id IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = tasks.parent_id \
+             AND pt.status = 'active'))",
+        )
+        .bind(id)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row = sqlx::query("SELECT status FROM tasks WHERE id = ? AND account_id = ?")
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Err(match row {
+            None => TaskStateError::Missing,
+            Some(row) if row.try_get::<String, _>("status")? == "active" => TaskStateError::AlreadyThere,
+            Some(_) => TaskStateError::ParentDone,
+        }))
+    }
+
+    /// Subscribes a member of the task's account to it (again is fine).
+    pub async fn subscribe_task(&self, task_id: i64, user_id: i64) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        link_users(&mut tx, "task_subscribers", task_id, &[user_id]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unsubscribes a member from a task (not subscribed is fine).
+    pub async fn unsubscribe_task(&self, task_id: i64, user_id: i64) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM task_subscribers WHERE task_id = ? AND user_id = ?")
+            .bind(task_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The subscribers of each of these tasks, by task then user id: one query.
+    pub async fn task_subscribers(&self, task_ids: &[i64]) -> Result<HashMap<i64, Vec<UserBrief>>, StorageError> {
+        let mut map: HashMap<i64, Vec<UserBrief>> = HashMap::new();
+        if task_ids.is_empty() {
+            return Ok(map);
+        }
+        let rows = sqlx::query(
+            "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM task_subscribers s \
+             JOIN users u ON u.id = s.user_id JOIN people pe ON pe.id = u.person_id \
+             WHERE s.task_id IN (SELECT value FROM json_each(?1)) ORDER BY s.task_id, u.id",
+        )
+        .bind(ids_json(task_ids))
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            map.entry(row.try_get("task_id")?).or_default().push(user_brief_from(row)?);
+        }
+        Ok(map)
+    }
+
+    /// The dependencies of each of these tasks on tasks the viewer may see: one query.
+    pub async fn task_links(&self, viewer: &Viewer, task_ids: &[i64]) -> Result<Vec<TaskLink>, StorageError> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let other = format!(
+            "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
+             FROM task_relations r JOIN tasks t ON t.id = {{other}} JOIN projects p ON p.id = t.project_id \
+             WHERE {{own}} IN (SELECT value FROM json_each(?4)) AND t.account_id = ?1 AND {VISIBLE_PROJECT} \
+             AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
+        );
+        let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
+        let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
+        let sql = format!(
+            "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
+             SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY owner, inbound DESC, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(viewer.account_id)
+            .bind(viewer.user_id)
+            .bind(viewer.admin)
+            .bind(ids_json(task_ids))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskLink {
+                    task_id: row.try_get("owner")?,
+                    inbound: row.try_get::<i64, _>("inbound")? != 0,
+                    kind: row.try_get("kind")?,
+                    other: brief_from(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that `to_task` depends on `from_task` (`finish-to-start` or `start-to-start`).
+    pub async fn relate_tasks(&self, from_task: i64, to_task: i64, kind: &str) -> Result<(), StorageError> {
+        sqlx::query("INSERT OR REPLACE INTO task_relations (from_task, to_task, kind) VALUES (?, ?, ?)")
+            .bind(from_task)
+            .bind(to_task)
+            .bind(kind)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
