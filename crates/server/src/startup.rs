@@ -114,6 +114,8 @@ pub fn router(state: Shared) -> Router {
         .route("/settings/api/apps/{client_id}", get(pages::apps::show).post(pages::apps::update))
         .route("/settings/api/apps/{client_id}/secret", post(pages::apps::regenerate))
         .route("/settings/api/apps/{client_id}/delete", post(pages::apps::delete))
+        .route("/settings/connected", get(pages::connected::list))
+        .route("/settings/connected/disconnect", post(pages::connected::disconnect))
         .route("/oauth2/authorize", get(oauth::authorize::show).post(oauth::authorize::decide))
         .route("/oauth2/token", get(oauth::token::token).post(oauth::token::token))
         .route("/oauth2/refresh", get(oauth::token::refresh).post(oauth::token::refresh))

@@ -10,6 +10,7 @@ mod sqlite;
 pub use error::{ExchangeError, RefreshError, StorageError};
 pub use model::*;
 pub use sqlite::Store;
+pub use sqlite::consents::Connection;
 pub use sqlite::comments::{CommentRow, CommentTask};
 pub use sqlite::projects::{
     NewProject, PROJECT_OPTIONS, ProjectChanges, ProjectRow, UserBrief, project_option_bit,

@@ -7,4 +7,5 @@ pub const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_api.sql")),
     (10, include_str!("../migrations/sqlite/0010_oauth_security.sql")),
     (11, include_str!("../migrations/sqlite/0011_refresh_reuse.sql")),
+    (12, include_str!("../migrations/sqlite/0012_consents.sql")),
 ];

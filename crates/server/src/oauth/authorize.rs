@@ -17,8 +17,16 @@ use crate::state::{AppState, Shared, purpose};
 use crate::web::{PageError, csrf_ok, csrf_token, render, signed_in};
 
 /// The authorization parameters carried from page to page.
-const CARRIED: [&str; 7] =
-    ["client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method"];
+const CARRIED: [&str; 8] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+];
 
 /// A request that names a known app and one of its redirect URIs: from here on, errors are redirected.
 struct Validated {
@@ -253,6 +261,16 @@ async fn show_inner(state: &AppState, jar: CookieJar, params: &Params) -> Result
             return Ok(render(jar, StatusCode::OK, &page));
         }
     };
+    // Remembered consent: approved before for these scopes (or more) — no need to ask again, unless the app
+    // asks for the question with prompt=consent.
+    let approved = state.store.consent(member.user_id, request.app.id).await?;
+    let remembered = approved.as_deref().and_then(|scopes| ScopeSet::parse(scopes).ok());
+    if remembered.is_some_and(|approved| request.scopes.is_subset_of(approved))
+        && params.get("prompt") != Some("consent")
+    {
+        tracing::info!(client_id = %request.app.client_id, user = member.user_id, "consent remembered");
+        return issue_code(state, request, &member).await;
+    }
     let (jar, csrf) = csrf_token(state, jar);
     Ok(render(jar, StatusCode::OK, &consent_page(&person, &member, &request, params, csrf)))
 }
@@ -304,35 +322,46 @@ async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, bod
         None => None,
     }
     .ok_or_else(|| PageError::BadRequest("That account is not one of yours.".into()))?;
-    let to = Validated { app: request.app, redirect_uri: request.redirect_uri, state: request.state };
     if params.get("decision") != Some("allow") {
-        tracing::info!(client_id = %to.app.client_id, user = member.user_id, "consent denied");
+        tracing::info!(client_id = %request.app.client_id, user = member.user_id, "consent denied");
+        let to = Validated { app: request.app, redirect_uri: request.redirect_uri, state: request.state };
         return Err(Refusal::Redirect {
             to,
             error: OAuthError::AccessDenied,
             description: "The user denied access".into(),
         });
     }
+    // Remember the approval, widened by whatever was approved before.
+    let earlier = state.store.consent(member.user_id, request.app.id).await?;
+    let mut approved = earlier.as_deref().and_then(|scopes| ScopeSet::parse(scopes).ok()).unwrap_or_default();
+    request.scopes.iter().for_each(|scope| approved.insert(scope));
+    state.store.save_consent(member.user_id, request.app.id, &approved.to_space_separated(), state.now()).await?;
+    tracing::info!(client_id = %request.app.client_id, user = member.user_id, "consent given");
+    issue_code(state, request, &member).await
+}
+
+/// Issues a code for an approved request and sends the person back to the app with it.
+async fn issue_code(state: &AppState, request: AuthRequest, member: &Member) -> Result<Response, Refusal> {
     let code = state.new_secret();
     let now = state.now();
     state
         .store
         .insert_code(&NewCode {
             digest: state.digest(purpose::CODE, &code),
-            app_id: to.app.id,
+            app_id: request.app.id,
             user_id: member.user_id,
-            redirect_uri: to.redirect_uri.clone(),
+            redirect_uri: request.redirect_uri.clone(),
             scopes: request.scopes.to_space_separated(),
             code_challenge: request.code_challenge.clone(),
             now,
             expires_at: now + state.settings.code_ttl,
         })
         .await?;
-    tracing::info!(client_id = %to.app.client_id, user = member.user_id, "consent given, code issued");
+    tracing::info!(client_id = %request.app.client_id, user = member.user_id, "code issued");
     let mut query = vec![("code", code.as_str())];
-    if let Some(s) = &to.state {
+    if let Some(s) = &request.state {
         query.push(("state", s));
     }
     query.push(("iss", &state.public_url));
-    Ok(Redirect::to(&append_query(&to.redirect_uri, &query)).into_response())
+    Ok(Redirect::to(&append_query(&request.redirect_uri, &query)).into_response())
 }

@@ -413,7 +413,8 @@ async fn deny_allow_and_a_registered_query_is_kept() {
     let (status, tokens) = exchange_with(&server, &tenant, &secret, tenant_uri, param(&params, "code").unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
 
-    let denied = browser.decide(&server, &query, "deny").await;
+    // approved before, so only prompt=consent shows the page again
+    let denied = browser.decide(&server, &format!("{query}&prompt=consent"), "deny").await;
     assert_error_params(&denied, tenant_uri, "access_denied", "st-2", "deny with a registered query");
     assert!(denied.starts_with("https://client.example/cb?tenant=7&"), "{denied}");
 
@@ -528,8 +529,9 @@ async fn consent_post_needs_csrf_the_persons_user_and_a_session() {
     let answer = post(&browser.client, &url, &form).await;
     assert!(param(&redirected(&answer, REDIRECT), "code").is_some());
 
-    // signed out between the consent page and the click
-    let consent = get(&browser.client, &authorize_url(&server, &server.authorize_query("users_read", "st"))).await;
+    // signed out between the consent page and the click (approved before: prompt=consent shows the page)
+    let query = format!("{}&prompt=consent", server.authorize_query("users_read", "st"));
+    let consent = get(&browser.client, &authorize_url(&server, &query)).await;
     let form = with_field(&consent_fields(&consent.body), "decision", "allow");
     let logout =
         post(&browser.client, &server.url("/logout"), &fields(&[("csrf_token", &hidden(&consent.body, "csrf_token"))]))

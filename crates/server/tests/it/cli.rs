@@ -669,13 +669,8 @@ impl ServeProcess {
             .append_pair("state", "st")
             .append_pair("scope", scope)
             .finish();
-        let (status, _, page) = browser.get(&self.url(&format!("/oauth2/authorize?{query}"))).await;
-        assert_eq!(status, StatusCode::OK, "consent page: {page}");
-        let mut form = consent_fields(&page);
-        form.push(("decision".into(), "allow".into()));
-        let (status, location, body) = browser.post(&self.url("/oauth2/authorize"), &form).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-        let location = location.expect("redirect");
+        // the consent page, or (approved before) straight back to the app
+        let location = browser.approve_url(&self.url(&format!("/oauth2/authorize?{query}"))).await;
         assert!(location.starts_with(REDIRECT), "{location}");
         let code = query_param(&location, "code").expect("a code");
         let response = plain()

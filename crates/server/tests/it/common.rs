@@ -309,13 +309,31 @@ impl Browser {
         self.decide(server, query, "allow").await
     }
 
+    /// With a remembered consent there is no page to decide on: Allow then returns the redirect at once (Deny
+    /// needs `prompt=consent` in the query).
     pub async fn decide(&self, server: &TestServer, query: &str, decision: &str) -> String {
-        let (status, _, page) = self.get(&server.url(&format!("/oauth2/authorize?{query}"))).await;
+        self.decide_url(&server.url(&format!("/oauth2/authorize?{query}")), decision).await
+    }
+
+    /// Allow on the authorization URL `url` (any server); returns the redirect Location.
+    pub async fn approve_url(&self, url: &str) -> String {
+        self.decide_url(url, "allow").await
+    }
+
+    async fn decide_url(&self, url: &str, decision: &str) -> String {
+        let (status, location, page) = self.get(url).await;
+        if status == StatusCode::SEE_OTHER && decision == "allow" {
+            let location = location.expect("redirect");
+            if query_param(&location, "code").is_some() {
+                return location;
+            }
+        }
         assert_eq!(status, StatusCode::OK, "consent page: {page}");
         assert!(page.contains(r#"id="allow""#), "not a consent page: {page}");
         let mut form = consent_fields(&page);
         form.push(("decision".into(), decision.into()));
-        let (status, location, body) = self.post(&server.url("/oauth2/authorize"), &form).await;
+        let (base, _) = url.split_once("/oauth2/authorize").expect("an authorization URL");
+        let (status, location, body) = self.post(&format!("{base}/oauth2/authorize"), &form).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
         location.expect("redirect")
     }

@@ -4,6 +4,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod common;
+mod consent;
 mod flow;
 mod keys;
 mod pages;

@@ -1,5 +1,6 @@
 //! The SQLite repository.
 
+pub mod consents;
 pub mod comments;
 pub mod projects;
 pub mod tags;
