@@ -50,6 +50,9 @@ pub struct ConfigArgs {
     /// Sign-in session lifetime [default: 12h].
     #[arg(long, env = "WSOAUTH_SESSION_TTL", global = true, value_name = "DURATION")]
     pub session_ttl: Option<String>,
+    /// Sign-in sessions end after this long without a page view [default: 1h].
+    #[arg(long, env = "WSOAUTH_SESSION_IDLE", global = true, value_name = "DURATION")]
+    pub session_idle: Option<String>,
     /// Grace window for a rotated refresh token presented again while the new pair is unused (a lost response):
     /// it gets the same new pair instead of revoking the grant; `0` turns the grace off [default: 10s].
     #[arg(long, env = "WSOAUTH_REFRESH_REUSE_GRACE", global = true, value_name = "DURATION")]
@@ -173,6 +176,8 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub session_ttl: i64,
+    /// Seconds without a page view after which a sign-in session ends.
+    pub session_idle: i64,
     /// Seconds during which a just-rotated refresh token gets the same new pair again (0: never).
     pub refresh_reuse_grace: i64,
     /// Argon2id cost: memory in KiB and passes. Tests lower them.
@@ -192,6 +197,7 @@ impl Default for Settings {
             refresh_token_ttl: 30 * 86_400,
             session_ttl: 12 * 3600,
             refresh_reuse_grace: 10,
+            session_idle: 3600,
             argon2_memory_kib: 19 * 1024,
             argon2_passes: 2,
         }
@@ -223,6 +229,7 @@ struct FileConfig {
     refresh_token_ttl: Option<toml::Value>,
     session_ttl: Option<toml::Value>,
     refresh_reuse_grace: Option<toml::Value>,
+    session_idle: Option<toml::Value>,
 }
 
 fn value_text(value: Option<toml::Value>) -> Option<String> {
@@ -280,6 +287,7 @@ impl ConfigArgs {
                 defaults.refresh_token_ttl,
             )?,
             session_ttl: ttl("session TTL", &self.session_ttl, file.session_ttl, defaults.session_ttl)?,
+            session_idle: ttl("session idle time", &self.session_idle, file.session_idle, defaults.session_idle)?,
             refresh_reuse_grace: match self.refresh_reuse_grace.clone().or_else(|| value_text(file.refresh_reuse_grace))
             {
                 Some(text) if text.trim() == "0" => 0,

@@ -39,7 +39,7 @@ pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Option<Perso
         return Ok(None);
     };
     let digest = state.digest(purpose::SESSION, cookie.value());
-    Ok(state.store.session_person(&digest, state.now()).await?)
+    Ok(state.store.session_person(&digest, state.now(), state.settings.session_idle).await?)
 }
 
 /// Starts a session for `person`: a new id every time (no fixation), stored only as a digest.

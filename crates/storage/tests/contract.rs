@@ -201,10 +201,16 @@ async fn sessions_expire_and_end() {
     fixture(&db.store).await;
     let person = db.store.person_by_email("ann@example.com").await.unwrap().unwrap();
     db.store.create_session(b"s", person.id, 100, 200).await.unwrap();
-    assert!(db.store.session_person(b"s", 199).await.unwrap().is_some());
-    assert!(db.store.session_person(b"s", 200).await.unwrap().is_none());
+    assert!(db.store.session_person(b"s", 199, 1_000_000).await.unwrap().is_some());
+    assert!(db.store.session_person(b"s", 200, 1_000_000).await.unwrap().is_none());
+    // idle for longer than allowed: over, even within its lifetime; a visit moves the idle clock
+    db.store.create_session(b"idle", person.id, 100, 10_000).await.unwrap();
+    assert!(db.store.session_person(b"idle", 170, 100).await.unwrap().is_some());
+    assert!(db.store.session_person(b"idle", 260, 100).await.unwrap().is_some());
+    assert!(db.store.session_person(b"idle", 350, 100).await.unwrap().is_some());
+    assert!(db.store.session_person(b"idle", 451, 100).await.unwrap().is_none());
     db.store.delete_session(b"s").await.unwrap();
-    assert!(db.store.session_person(b"s", 150).await.unwrap().is_none());
+    assert!(db.store.session_person(b"s", 150, 1_000_000).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -229,7 +235,7 @@ async fn purge_removes_only_what_is_dead() {
     db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
     let dead = db.store.exchange_code(b"d", app, "https://a/cb", None, 100, &refresh(b"r2", 1_000)).await.unwrap();
     db.store.purge_expired(2_000).await.unwrap();
-    assert!(db.store.session_person(b"new", 1_000).await.unwrap().is_some());
+    assert!(db.store.session_person(b"new", 1_000, 1_000_000).await.unwrap().is_some());
     assert!(db.store.grant_state(live.id).await.unwrap().is_some());
     assert!(db.store.grant_state(dead.id).await.unwrap().is_none());
     // a used code is kept a day after it expired, so a replay is still recognised

@@ -696,3 +696,29 @@ async fn odd_input_on_pages_is_never_a_server_error() {
         }
     }
 }
+
+#[tokio::test]
+async fn sessions_end_after_the_idle_time_and_after_their_lifetime() {
+    let server = TestServer::start().await;
+    let browser = Browser::new();
+    browser.login(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    // pages viewed now and then keep the session alive past the idle time
+    for _ in 0..3 {
+        server.clock.advance(3000);
+        let (status, _, _) = browser.get(&server.url("/")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // an hour without a page view ends it
+    server.clock.advance(3601);
+    let (status, location, _) = browser.get(&server.url("/")).await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
+
+    // and so does the 12-hour lifetime, however busy the session is
+    browser.login(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    for _ in 0..15 {
+        server.clock.advance(3000);
+        browser.get(&server.url("/")).await;
+    }
+    let (status, _, _) = browser.get(&server.url("/")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}

@@ -1,7 +1,7 @@
 //! The SQLite repository.
 
-pub mod consents;
 pub mod comments;
+pub mod consents;
 pub mod projects;
 pub mod tags;
 pub mod tasks;
@@ -357,16 +357,29 @@ impl Store {
         Ok(())
     }
 
-    /// The person signed in with this session, if it exists and has not expired.
-    pub async fn session_person(&self, digest: &[u8], now: i64) -> Result<Option<Person>, StorageError> {
+    /// The person signed in with this session, if it has neither expired nor been idle for `idle` seconds.
+    /// A session in use is marked as seen (at most once a minute, to spare writes).
+    pub async fn session_person(&self, digest: &[u8], now: i64, idle: i64) -> Result<Option<Person>, StorageError> {
         let row = sqlx::query(
             "SELECT p.id, p.email, p.first_name, p.last_name, p.password_hash FROM sessions s \
-             JOIN people p ON p.id = s.person_id WHERE s.digest = ? AND s.expires_at > ?",
+             JOIN people p ON p.id = s.person_id \
+             WHERE s.digest = ? AND s.expires_at > ? AND COALESCE(s.last_seen_at, s.created_at) > ?",
         )
         .bind(digest)
         .bind(now)
+        .bind(now.saturating_sub(idle))
         .fetch_optional(&self.pool)
         .await?;
+        if row.is_some() {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = ? WHERE digest = ? AND COALESCE(last_seen_at, created_at) < ?",
+            )
+            .bind(now)
+            .bind(digest)
+            .bind(now - 60)
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(row.as_ref().map(person_from))
     }
 
