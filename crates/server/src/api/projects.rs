@@ -142,10 +142,7 @@ fn check_options(options: i64) -> Result<i64, Failure> {
 }
 
 /// The dates of the call; the end may not come before the start (`11 Field is invalid`, `dateend`).
-fn dates(
-    ctx: &Context<'_>,
-    current: Option<&ProjectRow>,
-) -> Result<(Option<String>, Option<String>), Failure> {
+fn dates(ctx: &Context<'_>, current: Option<&ProjectRow>) -> Result<(Option<String>, Option<String>), Failure> {
     let start = ctx.input.date("datestart")?;
     let end = ctx.input.date("dateend")?;
     let effective_start = start.as_ref().or(current.and_then(|p| p.date_start.as_ref()));
@@ -161,7 +158,9 @@ fn dates(
 /// The folder named by `company`, created if absent.
 async fn folder(ctx: &Context<'_>) -> Result<Option<i64>, Failure> {
     match ctx.input.text("company", MAX_NAME)? {
-        Some(title) => Ok(Some(ctx.state.store.ensure_project_folder(ctx.viewer().account_id, title.trim()).await?.0.id)),
+        Some(title) => {
+            Ok(Some(ctx.state.store.ensure_project_folder(ctx.viewer().account_id, title.trim()).await?.0.id))
+        }
         None => Ok(None),
     }
 }

@@ -10,7 +10,8 @@ use crate::common::*;
 
 /// The keys of a JSON object, sorted.
 fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
+    let mut keys: Vec<String> =
+        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
     keys.sort();
     keys
 }
@@ -46,7 +47,9 @@ pub async fn person(server: &TestServer, owner: &str, email: &str, role: &str, g
 async fn post_project_then_get_project() {
     let server = TestServer::start().await;
     let owner = server.owner_token().await;
-    server.ok(&owner, "add_user", &[("email", "frank.harper@ws.com"), ("first_name", "Frank"), ("last_name", "Harper")]).await;
+    server
+        .ok(&owner, "add_user", &[("email", "frank.harper@ws.com"), ("first_name", "Frank"), ("last_name", "Harper")])
+        .await;
     let params = [
         ("title", "New brand launch"),
         ("email_user_from", "someone.else@ws.com"),
@@ -72,8 +75,19 @@ async fn post_project_then_get_project() {
     assert_eq!(
         keys(&created),
         sorted(&[
-            "id", "name", "page", "status", "company", "user_from", "user_to", "date_added", "date_start", "date_end",
-            "options", "max_time", "max_money"
+            "id",
+            "name",
+            "page",
+            "status",
+            "company",
+            "user_from",
+            "user_to",
+            "date_added",
+            "date_start",
+            "date_end",
+            "options",
+            "max_time",
+            "max_money"
         ]),
         "{created}"
     );
@@ -105,8 +119,18 @@ async fn post_project_then_get_project() {
     assert_eq!(
         keys(&got),
         sorted(&[
-            "id", "name", "page", "status", "company", "user_from", "user_to", "date_added", "date_start", "date_end",
-            "max_time", "max_money"
+            "id",
+            "name",
+            "page",
+            "status",
+            "company",
+            "user_from",
+            "user_to",
+            "date_added",
+            "date_start",
+            "date_end",
+            "max_time",
+            "max_money"
         ])
     );
     assert_eq!(got["user_to"], created["user_to"]);
@@ -145,7 +169,12 @@ async fn project_errors() {
     assert_eq!(err["message_details"], "title");
     server.fails(&owner, "post_project", &[("title", "  ")], 10).await;
     let err = server
-        .fails(&owner, "post_project", &[("title", "T"), ("options.time_require", "1"), ("options.timer_only", "1")], 11)
+        .fails(
+            &owner,
+            "post_project",
+            &[("title", "T"), ("options.time_require", "1"), ("options.timer_only", "1")],
+            11,
+        )
         .await;
     assert_eq!(
         err,
@@ -169,7 +198,9 @@ async fn project_errors() {
     ] {
         server.fails(&owner, "post_project", &[("title", "T"), (name, bad)], 11).await;
     }
-    server.fails(&owner, "post_project", &[("title", "T"), ("datestart", "02.02.2021"), ("dateend", "01.02.2021")], 11).await;
+    server
+        .fails(&owner, "post_project", &[("title", "T"), ("datestart", "02.02.2021"), ("dateend", "01.02.2021")], 11)
+        .await;
     let huge = "x".repeat(600);
     server.fails(&owner, "post_project", &[("title", &huge)], 11).await;
     let huge_text = "y".repeat(100_001);
@@ -346,15 +377,27 @@ async fn project_members() {
     server.ok(&owner, "add_user", &[("email", "kate.greenway@ws.com")]).await;
     let pid = id(&server.ok(&owner, "post_project", &[("title", "P")]).await);
     let done = server
-        .ok(&owner, "add_project_members", &[("id_project", &pid), ("members", "Frank.Harper@ws.com,kate.greenway@ws.com")])
+        .ok(
+            &owner,
+            "add_project_members",
+            &[("id_project", &pid), ("members", "Frank.Harper@ws.com,kate.greenway@ws.com")],
+        )
         .await;
     assert_eq!(done, json!({"status": "ok"}));
-    assert_eq!(member_emails(&server, &owner, &pid).await, [OWNER_EMAIL, "frank.harper@ws.com", "kate.greenway@ws.com"]);
+    assert_eq!(
+        member_emails(&server, &owner, &pid).await,
+        [OWNER_EMAIL, "frank.harper@ws.com", "kate.greenway@ws.com"]
+    );
     // adding again is harmless
     server.ok(&owner, "add_project_members", &[("id_project", &pid), ("members", "frank.harper@ws.com")]).await;
 
     let err = server
-        .fails(&owner, "add_project_members", &[("id_project", &pid), ("members", "frank.harper@ws.com,brian.dragonfly@gmail.com")], 11)
+        .fails(
+            &owner,
+            "add_project_members",
+            &[("id_project", &pid), ("members", "frank.harper@ws.com,brian.dragonfly@gmail.com")],
+            11,
+        )
         .await;
     assert_eq!(
         err,
@@ -365,13 +408,19 @@ async fn project_members() {
     assert_eq!(err["message_details"], "members");
     server.fails(&owner, "add_project_members", &[("id_project", "5555"), ("members", "frank.harper@ws.com")], 4).await;
 
-    let done = server.ok(&owner, "delete_project_members", &[("id_project", &pid), ("members", "kate.greenway@ws.com")]).await;
+    let done =
+        server.ok(&owner, "delete_project_members", &[("id_project", &pid), ("members", "kate.greenway@ws.com")]).await;
     assert_eq!(done, json!({"status": "ok"}));
     assert_eq!(member_emails(&server, &owner, &pid).await, [OWNER_EMAIL, "frank.harper@ws.com"]);
     // no longer a member, or never a person of the account: 11, and nothing is removed
     for email in ["kate.greenway@ws.com", "brian.dragonfly@gmail.com"] {
         let err = server
-            .fails(&owner, "delete_project_members", &[("id_project", &pid), ("members", &format!("frank.harper@ws.com,{email}"))], 11)
+            .fails(
+                &owner,
+                "delete_project_members",
+                &[("id_project", &pid), ("members", &format!("frank.harper@ws.com,{email}"))],
+                11,
+            )
             .await;
         assert_eq!(err["message_details"], email);
     }
@@ -414,7 +463,10 @@ async fn project_folders() {
     assert_eq!(company["type"], "company");
     assert_eq!(company["client"], 1);
     let err = server.fails(&owner, "add_project_group", &[], 10).await;
-    assert_eq!(err, json!({"status": "error", "status_code": 10, "message": "Field is required", "message_details": "title"}));
+    assert_eq!(
+        err,
+        json!({"status": "error", "status_code": 10, "message": "Field is required", "message_details": "title"})
+    );
     server.fails(&owner, "add_project_group", &[("title", &"t".repeat(501))], 11).await;
 }
 
@@ -430,7 +482,8 @@ async fn scopes_are_checked() {
         async move {
             let mut form: Vec<(&str, String)> = vec![("action", action.to_owned())];
             form.extend(params);
-            let response = plain().post(server.url("/api/oauth2")).bearer_auth(&token).form(&form).send().await.unwrap();
+            let response =
+                plain().post(server.url("/api/oauth2")).bearer_auth(&token).form(&form).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{action}");
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["error"], "insufficient_scope", "{action}: {body}");
@@ -476,7 +529,9 @@ async fn members_see_their_projects_only_and_guests_cannot_write() {
     assert_eq!(err, json!({"status": "error", "status_code": 4, "message": "Project is invalid"}));
     server.fails(&user, "update_project", &[("id_project", &secret), ("title", "X")], 4).await;
     server.fails(&user, "close_project", &[("id_project", &secret)], 4).await;
-    server.fails(&user, "add_project_members", &[("id_project", &secret), ("members", "kate.greenway@ws.com")], 4).await;
+    server
+        .fails(&user, "add_project_members", &[("id_project", &secret), ("members", "kate.greenway@ws.com")], 4)
+        .await;
     // a member may not change a project they do not manage
     server.fails(&user, "update_project", &[("id_project", &hers), ("title", "X")], 20).await;
     server.fails(&user, "close_project", &[("id_project", &hers)], 20).await;
@@ -487,7 +542,14 @@ async fn members_see_their_projects_only_and_guests_cannot_write() {
     let own_id = id(&own);
     server.ok(&user, "update_project", &[("id_project", &own_id), ("title", "Own 2")]).await;
     server.ok(&user, "close_project", &[("id_project", &own_id)]).await;
-    let names: Vec<String> = server.ok(&user, "get_projects", &[]).await.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = server
+        .ok(&user, "get_projects", &[])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["Hers", "Own 2"]);
     // the owner (an admin) sees all
     assert_eq!(server.ok(&owner, "get_projects", &[]).await.as_array().unwrap().len(), 4);
@@ -546,7 +608,12 @@ async fn bad_input_is_an_envelope_never_a_500() {
     .await;
     assert_eq!(created["data"]["options"]["allow_close"], 1, "{created}");
     assert_eq!(created["data"]["options"]["deny_task_delete"], 1, "{created}");
-    let err = call_json(&server, &owner, json!({"action": "post_project", "title": "T", "options": {"time_today": 1, "timer_only": "1"}})).await;
+    let err = call_json(
+        &server,
+        &owner,
+        json!({"action": "post_project", "title": "T", "options": {"time_today": 1, "timer_only": "1"}}),
+    )
+    .await;
     assert_eq!(err["status_code"], 11);
     // many members, a long list
     let many = (0..1500).map(|i| format!("p{i}@ws.com")).collect::<Vec<_>>().join(",");

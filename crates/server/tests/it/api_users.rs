@@ -9,7 +9,8 @@ use crate::api_projects::person;
 use crate::common::*;
 
 fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
+    let mut keys: Vec<String> =
+        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
     keys.sort();
     keys
 }
@@ -101,7 +102,10 @@ async fn add_user_errors_and_rights() {
     let server = TestServer::start().await;
     let owner = server.owner_token().await;
     let err = server.fails(&owner, "add_user", &[], 10).await;
-    assert_eq!(err, json!({"status": "error", "status_code": 10, "message": "Field is required", "message_details": "email"}));
+    assert_eq!(
+        err,
+        json!({"status": "error", "status_code": 10, "message": "Field is required", "message_details": "email"})
+    );
     server.fails(&owner, "add_user", &[("email", "   ")], 10).await;
     let err = server.fails(&owner, "add_user", &[("email", "a@b.c,d@e.f")], 11).await;
     assert_eq!(err["message"], "Invalid email");
@@ -126,10 +130,17 @@ async fn add_user_errors_and_rights() {
     server.fails(&user, "add_user_group", &[("title", "T")], 20).await;
 
     // an account admin may; without a group the new member is in the admin's team (here: none)
-    let admin_id =
-        admin::add_member(server.state(), server.account_id, "adam@ws.com", "Adam", "Admin", Role::Admin, Some("pw-admin1".into()))
-            .await
-            .unwrap();
+    let admin_id = admin::add_member(
+        server.state(),
+        server.account_id,
+        "adam@ws.com",
+        "Adam",
+        "Admin",
+        Role::Admin,
+        Some("pw-admin1".into()),
+    )
+    .await
+    .unwrap();
     let admin = server.token_for("adam@ws.com", "pw-admin1", Some(admin_id)).await;
     let added = server.ok(&admin, "add_user", &[("email", "new@ws.com")]).await;
     assert_eq!(added["group"], "");
@@ -162,7 +173,8 @@ async fn an_existing_person_joins_the_account() {
         admin::add_member(server.state(), other.id, "ann@ws.com", "Ann", "Lee", Role::Owner, Some("pw-ann-123".into()))
             .await
             .unwrap();
-    let ann = server.ok(&owner, "add_user", &[("email", "ann@ws.com"), ("first_name", "Other"), ("role", "user")]).await;
+    let ann =
+        server.ok(&owner, "add_user", &[("email", "ann@ws.com"), ("first_name", "Other"), ("role", "user")]).await;
     assert_eq!(ann["name"], "Ann Lee", "a known person keeps their name");
     assert_eq!(ann["role"], "User");
     let ann_id: i64 = ann["id"].as_str().unwrap().parse().unwrap();
@@ -196,15 +208,22 @@ async fn teams() {
     server.ok(&owner, "add_project_group", &[("title", "Design")]).await;
     server.ok(&owner, "add_user_group", &[("title", "Design")]).await;
     let folders = server.ok(&owner, "get_project_groups", &[]).await;
-    let shown: Vec<(&str, &str)> =
-        folders.as_array().unwrap().iter().map(|f| (f["title"].as_str().unwrap(), f["type"].as_str().unwrap())).collect();
+    let shown: Vec<(&str, &str)> = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["title"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
     assert_eq!(shown, [("Design", "company"), ("Marketing", "company"), ("Singing bird", "company")]);
     // a project in a team's folder shows the team's title as company
     let project = server.ok(&owner, "post_project", &[("title", "New brand launch"), ("company", "Marketing")]).await;
     assert_eq!(project["company"], "Marketing");
 
     let err = server.fails(&owner, "add_user_group", &[], 10).await;
-    assert_eq!(err, json!({"status": "error", "status_code": 10, "message": "Field is required", "message_details": "title"}));
+    assert_eq!(
+        err,
+        json!({"status": "error", "status_code": 10, "message": "Field is required", "message_details": "title"})
+    );
     server.fails(&owner, "add_user_group", &[("title", "T"), ("client", "2")], 11).await;
     server.fails(&owner, "add_user_group", &[("title", &"t".repeat(501))], 11).await;
 }

@@ -1,5 +1,7 @@
 //! wsoauth-server integration tests: one binary, every test against a real server over HTTP.
 
+mod api_projects;
+mod api_users;
 mod authorize;
 mod browser;
 mod cli;
