@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 use wsoauth_domain::dates::date_start_unix;
 use wsoauth_storage::{
-    CreateTaskError, NewTask, ProjectRow, SetExecutive, TaskChanges, TaskQuery, TaskRow, TaskStateError, UserBrief,
+    CreateTaskError, NewTask, ProjectRow, SetExecutive, TagScope, TaskChanges, TaskQuery, TaskRow, TaskStateError,
+    UserBrief,
 };
 use wsoauth_types::{ApiError, ApiErrorCode, Scope};
 
@@ -206,6 +207,7 @@ async fn post_task(ctx: &Context<'_>) -> Result<Reply, Failure> {
     let mention = ctx.input.emails("mention")?;
     let max_time = ctx.input.amount("max_time")?;
     let max_money = ctx.input.amount("max_money")?;
+    let tags = super::tags::resolve_param(ctx, TagScope::Task, "tags").await?;
 
     if let Some(parent_id) = parent_id {
         let parent = ctx.state.store.task(&viewer, parent_id).await?;
@@ -271,6 +273,7 @@ async fn post_task(ctx: &Context<'_>) -> Result<Reply, Failure> {
             return Err(invalid("id_parent: subtasks nest at most two levels below a task"));
         }
     };
+    super::tags::attach(ctx, TagScope::Task, id, &tags).await?;
     answer_task(ctx, id).await
 }
 
