@@ -1,6 +1,8 @@
 //! wsoauth-server integration tests: one binary, every test against a real server over HTTP.
 
+mod api_comments;
 mod api_projects;
+mod api_tags;
 mod api_users;
 mod authorize;
 mod browser;
