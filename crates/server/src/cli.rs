@@ -8,7 +8,7 @@ use wsoauth_domain::SystemClock;
 use wsoauth_storage::{Account, Role};
 
 use crate::admin::{self, AdminError};
-use crate::config::{AccountCommand, AppCommand, KeysCommand, Settings, UserCommand};
+use crate::config::{AccountCommand, AppCommand, DemoCommand, KeysCommand, Settings, UserCommand};
 use crate::startup::{StartError, prepare};
 use crate::state::Shared;
 
@@ -179,5 +179,31 @@ pub async fn keys(settings: Settings, command: KeysCommand) -> Result<(), CliErr
             }
         }
     }
+    Ok(())
+}
+
+pub async fn demo(settings: Settings, command: DemoCommand) -> Result<(), CliError> {
+    let DemoCommand::Seed { account } = command;
+    let state = state(settings).await?;
+    let account = pick_account(&state, account.as_deref()).await?;
+    let members = state.store.account_members(account.id).await?;
+    let owner = members
+        .iter()
+        .find(|m| m.role == Role::Owner)
+        .or_else(|| members.iter().find(|m| m.role.manages_account()))
+        .ok_or_else(|| CliError::Usage(format!("account {:?} has no owner or admin to author the sample", account.slug)))?;
+    let seeded = crate::demo::seed(&state, account.id, owner.user_id).await?;
+    println!(
+        "Seeded {:?}: {} projects, {} tasks, {} comments, {} members.",
+        account.name,
+        seeded.projects,
+        seeded.tasks,
+        seeded.comments,
+        seeded.members.len()
+    );
+    for (email, role) in &seeded.members {
+        println!("  {email} ({})", role.display());
+    }
+    println!("Their password (shown only now): {}", seeded.password);
     Ok(())
 }

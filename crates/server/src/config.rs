@@ -76,7 +76,22 @@ pub enum Command {
     /// Manage the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Sample data to try the API with.
+    #[command(subcommand)]
+    Demo(DemoCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Fill an account with sample teams, members (who can sign in; the password is printed), projects, tasks
+    /// with subtasks, comments and tags.
+    Seed {
+        /// Account id or slug; may be left out when there is only one account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

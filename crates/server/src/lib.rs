@@ -5,6 +5,7 @@ pub mod api;
 mod bearer;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod jwt;
 mod oauth;
 mod pages;

@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
         Command::User(command) => cli::user(settings, command).await,
         Command::App(command) => cli::app(settings, command).await,
         Command::Keys(command) => cli::keys(settings, command).await,
+        Command::Demo(command) => cli::demo(settings, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

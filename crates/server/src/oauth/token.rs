@@ -90,7 +90,7 @@ async fn issue(
                     ExchangeError::Storage(error) => error.into(),
                 }
             })?;
-        return tokens(state, &app.client_id, &grant, refresh_token, now).await;
+        return tokens(state, &app.client_id, &grant, refresh_token, now, now).await;
     }
     let presented = params
         .non_empty("refresh_token")?
@@ -104,7 +104,7 @@ async fn issue(
     };
     let digest = state.digest(purpose::REFRESH, presented);
     match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next).await {
-        Ok(grant) => tokens(state, &app.client_id, &grant, refresh_token, now).await,
+        Ok(grant) => tokens(state, &app.client_id, &grant, refresh_token, now, now).await,
         Err(RefreshError::Rotated(rotation)) => reused(state, &app.client_id, presented, &rotation, now).await,
         Err(error) => {
             tracing::info!(client_id = %app.client_id, reason = %error, "refresh token refused");
@@ -151,7 +151,7 @@ async fn reused(
     {
         tracing::info!(client_id, grant = rotation.grant.id, "rotated refresh token within the grace window");
         let again = next_refresh_token(state, presented, &rotation.nonce);
-        return tokens(state, client_id, &rotation.grant, again, rotation.rotated_at).await;
+        return tokens(state, client_id, &rotation.grant, again, rotation.rotated_at, now).await;
     }
     state.store.revoke_grant(rotation.grant.id, now).await?;
     tracing::warn!(client_id, grant = rotation.grant.id, "refresh token reuse detected: the grant is revoked");
@@ -167,6 +167,7 @@ async fn tokens(
     grant: &Grant,
     refresh_token: String,
     issued_at: i64,
+    now: i64,
 ) -> Result<TokenResponse, OAuthResponseError> {
     let member = state
         .store
@@ -193,7 +194,7 @@ async fn tokens(
     tracing::info!(client_id, grant = grant.id, generation = grant.generation, "tokens issued");
     Ok(TokenResponse {
         token_type: "bearer".into(),
-        expires_in: (issued_at + state.settings.access_token_ttl - state.now()).max(0) as u64,
+        expires_in: (issued_at + state.settings.access_token_ttl - now).max(0) as u64,
         access_token,
         refresh_token,
         account_url: state.account_url(&member.account),

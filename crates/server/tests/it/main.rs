@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod common;
 mod consent;
+mod demo;
 mod flow;
 mod keys;
 mod pages;
