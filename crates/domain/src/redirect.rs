@@ -83,9 +83,10 @@ fn split_host(authority: &str) -> Result<&str, RedirectUriError> {
     if host_ok && port_ok { Ok(host) } else { Err(RedirectUriError::BadHost) }
 }
 
+/// `localhost`, `[::1]` or an IPv4 literal in 127.0.0.0/8 (a name such as `127.evil.co.uk` is not one).
 fn is_loopback(host: &str) -> bool {
     let host = host.to_ascii_lowercase();
-    host == "localhost" || host == "[::1]" || host.starts_with("127.") && host.split('.').count() == 4
+    host == "localhost" || host == "[::1]" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Adds `params` to the query of a registered redirect URI, keeping the query it already has (RFC 6749 §3.1.2).
@@ -100,10 +101,12 @@ pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
     if encoded.is_empty() {
         return out;
     }
-    if !uri.contains('?') {
-        out.push('?');
-    } else if !uri.ends_with('?') && !uri.ends_with('&') {
-        out.push('&');
+    match uri.split_once('?') {
+        None => out.push('?'),
+        // An empty query, or one ending with `&`, takes the parameters as they are; a `?` at the end of a
+        // non-empty query is part of its last parameter, so `&` still separates them.
+        Some((_, query)) if query.is_empty() || query.ends_with('&') => {}
+        Some(_) => out.push('&'),
     }
     out.push_str(&encoded);
     out
@@ -135,6 +138,10 @@ mod tests {
             ("", Empty),
             ("http://example.com/cb", InsecureScheme),
             ("http://127.0.0.1.evil.com/cb", InsecureScheme),
+            // names shaped like loopback addresses are not loopback (found by the property tests)
+            ("http://127.evil.co.uk/cb", InsecureScheme),
+            ("http://127.0.300.0/cb", InsecureScheme),
+            ("http://127.0.0.01/cb", InsecureScheme),
             ("com.example.app:/cb", NotAbsolute),
             ("ftp://example.com/cb", InsecureScheme),
             ("/relative", NotAbsolute),
@@ -158,5 +165,9 @@ mod tests {
         );
         assert_eq!(append_query("https://a/cb?v=1", &[("code", "c")]), "https://a/cb?v=1&code=c");
         assert_eq!(append_query("https://a/cb?", &[("code", "c")]), "https://a/cb?code=c");
+        assert_eq!(append_query("https://a/cb?v=1&", &[("code", "c")]), "https://a/cb?v=1&code=c");
+        // a query that ends with `?` still gets its `&` (found by the property tests)
+        assert_eq!(append_query("https://a/cb??", &[("code", "c")]), "https://a/cb??&code=c");
+        assert_eq!(append_query("https://a/cb?x?", &[("code", "c")]), "https://a/cb?x?&code=c");
     }
 }

@@ -11,6 +11,8 @@ mod oauth;
 mod pages;
 pub mod params;
 pub mod password;
+#[cfg(test)]
+mod properties_tests;
 pub mod startup;
 pub mod state;
 mod web;
