@@ -1,6 +1,7 @@
-//! Tasks, subtasks and sub-subtasks, with what task lists show beside them (subscribers, last comments,
-//! relations, tags). Lists are one query for the tasks and one per kind of extra for all listed ids (the ids
-//! travel as one JSON array through `json_each`), assembled by the caller.
+//! Tasks, subtasks and sub-subtasks, with what task lists show beside them (subscribers, relations). Lists are one
+//! query for the tasks and one per kind of extra for all listed ids, assembled by the caller. The ids travel as
+//! one JSON array: each extra query is driven from `json_each` (`CROSS JOIN` fixes it as the outer loop), so the
+//! array is parsed once; as the inner side of a join SQLite would parse it again for every row.
 
 use std::collections::HashMap;
 
@@ -749,9 +750,9 @@ impl Store {
             return Ok(map);
         }
         let rows = sqlx::query(
-            "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM task_subscribers s \
-             JOIN users u ON u.id = s.user_id JOIN people pe ON pe.id = u.person_id \
-             WHERE s.task_id IN (SELECT value FROM json_each(?1)) ORDER BY s.task_id, u.id",
+            "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each(?1) j \
+             CROSS JOIN task_subscribers s ON s.task_id = j.value JOIN users u ON u.id = s.user_id \
+             JOIN people pe ON pe.id = u.person_id ORDER BY s.task_id, u.id",
         )
         .bind(ids_json(task_ids))
         .fetch_all(&self.pool)
@@ -769,15 +770,15 @@ impl Store {
         }
         let other = format!(
             "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
-             FROM task_relations r JOIN tasks t ON t.id = {{other}} JOIN projects p ON p.id = t.project_id \
-             WHERE {{own}} IN (SELECT value FROM json_each(?4)) AND t.account_id = ?1 AND {VISIBLE_PROJECT} \
-             AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
+             FROM json_each(?4) j CROSS JOIN task_relations r ON {{own}} = j.value \
+             CROSS JOIN tasks t ON t.id = {{other}} JOIN projects p ON p.id = t.project_id \
+             WHERE t.account_id = ?1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
         );
         let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
         let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
         let sql = format!(
             "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
-             SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY owner, inbound DESC, id"
+             SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(viewer.account_id)
