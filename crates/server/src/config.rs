@@ -7,6 +7,8 @@ use serde::Deserialize;
 use thiserror::Error;
 use wsoauth_domain::duration::{DurationError, parse_seconds};
 
+use crate::limits::{RateLimit, TrustedProxy};
+
 /// wsoauth: a Worksection-compatible OAuth 2.0 server and API.
 #[derive(Debug, Parser)]
 #[command(name = "wsoauth", version, about, long_about = None)]
@@ -57,6 +59,28 @@ pub struct ConfigArgs {
     /// it gets the same new pair instead of revoking the grant; `0` turns the grace off [default: 10s].
     #[arg(long, env = "WSOAUTH_REFRESH_REUSE_GRACE", global = true, value_name = "DURATION")]
     pub refresh_reuse_grace: Option<String>,
+    /// Failed sign-ins allowed per email in a sliding window, as COUNT/DURATION, or `off`; past it the sign-in
+    /// page answers 429 with Retry-After, even to the right password [default: 10/15m].
+    #[arg(long, env = "WSOAUTH_LOGIN_ATTEMPTS_PER_EMAIL", global = true, value_name = "LIMIT")]
+    pub login_attempts_per_email: Option<String>,
+    /// Failed sign-ins allowed per client IP (IPv6 per /64) [default: 50/15m].
+    #[arg(long, env = "WSOAUTH_LOGIN_ATTEMPTS_PER_IP", global = true, value_name = "LIMIT")]
+    pub login_attempts_per_ip: Option<String>,
+    /// Failed client authentications allowed per client_id at /oauth2/token, /oauth2/refresh, /oauth2/revoke and
+    /// /oauth2/introspect; past it they answer 429 with Retry-After, even to the right secret [default: 20/15m].
+    #[arg(long, env = "WSOAUTH_CLIENT_AUTH_FAILURES", global = true, value_name = "LIMIT")]
+    pub client_auth_failures: Option<String>,
+    /// A reverse proxy (IP or CIDR range; repeat or separate with commas) whose X-Forwarded-For is believed: for
+    /// requests from it the client IP is the right-most untrusted address of that header [default: none, the
+    /// header is ignored].
+    #[arg(
+        long = "trusted-proxy",
+        env = "WSOAUTH_TRUSTED_PROXIES",
+        global = true,
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +115,6 @@ pub enum DemoCommand {
         account: Option<String>,
     },
 }
-
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -195,6 +218,12 @@ pub struct Settings {
     pub session_idle: i64,
     /// Seconds during which a just-rotated refresh token gets the same new pair again (0: never).
     pub refresh_reuse_grace: i64,
+    /// Failed sign-ins per email and per client IP, failed client authentications per client_id (`None`: no limit).
+    pub login_attempts_per_email: Option<RateLimit>,
+    pub login_attempts_per_ip: Option<RateLimit>,
+    pub client_auth_failures: Option<RateLimit>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// Argon2id cost: memory in KiB and passes. Tests lower them.
     pub argon2_memory_kib: u32,
     pub argon2_passes: u32,
@@ -213,6 +242,10 @@ impl Default for Settings {
             session_ttl: 12 * 3600,
             refresh_reuse_grace: 10,
             session_idle: 3600,
+            login_attempts_per_email: Some(RateLimit::new(10, 15 * 60)),
+            login_attempts_per_ip: Some(RateLimit::new(50, 15 * 60)),
+            client_auth_failures: Some(RateLimit::new(20, 15 * 60)),
+            trusted_proxies: Vec::new(),
             argon2_memory_kib: 19 * 1024,
             argon2_passes: 2,
         }
@@ -245,6 +278,11 @@ struct FileConfig {
     session_ttl: Option<toml::Value>,
     refresh_reuse_grace: Option<toml::Value>,
     session_idle: Option<toml::Value>,
+    login_attempts_per_email: Option<toml::Value>,
+    login_attempts_per_ip: Option<toml::Value>,
+    client_auth_failures: Option<toml::Value>,
+    /// A list of strings, or one string with commas.
+    trusted_proxies: Option<toml::Value>,
 }
 
 fn value_text(value: Option<toml::Value>) -> Option<String> {
@@ -271,6 +309,25 @@ impl ConfigArgs {
             Some(text) => parse_seconds(&text).map_err(|source| ConfigError::Duration { name, source }),
             None => Ok(default),
         };
+        let login_attempts_per_email = limit(
+            "login attempts per email",
+            &self.login_attempts_per_email,
+            file.login_attempts_per_email,
+            defaults.login_attempts_per_email,
+        )?;
+        let login_attempts_per_ip = limit(
+            "login attempts per IP",
+            &self.login_attempts_per_ip,
+            file.login_attempts_per_ip,
+            defaults.login_attempts_per_ip,
+        )?;
+        let client_auth_failures = limit(
+            "client authentication failures",
+            &self.client_auth_failures,
+            file.client_auth_failures,
+            defaults.client_auth_failures,
+        )?;
+        let trusted_proxies = trusted_proxies(&self.trusted_proxies, file.trusted_proxies)?;
         let public_url = self.public_url.clone().or(file.public_url).map(|url| url.trim_end_matches('/').to_owned());
         if let Some(url) = &public_url
             && (!(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10)
@@ -310,9 +367,59 @@ impl ConfigArgs {
                     .map_err(|source| ConfigError::Duration { name: "refresh reuse grace", source })?,
                 None => defaults.refresh_reuse_grace,
             },
+            login_attempts_per_email,
+            login_attempts_per_ip,
+            client_auth_failures,
+            trusted_proxies,
             ..defaults
         })
     }
+}
+
+/// A brute-force limit from the flag (or the environment), else the file, else the default.
+fn limit(
+    name: &str,
+    flag: &Option<String>,
+    file: Option<toml::Value>,
+    default: Option<RateLimit>,
+) -> Result<Option<RateLimit>, ConfigError> {
+    match flag.clone().or_else(|| value_text(file)) {
+        Some(text) => RateLimit::parse_setting(&text).map_err(|e| ConfigError::Invalid(format!("{name}: {e}"))),
+        None => Ok(default),
+    }
+}
+
+/// The flags (or the environment), else the file's list or comma-separated string.
+fn trusted_proxies(flags: &[String], file: Option<toml::Value>) -> Result<Vec<TrustedProxy>, ConfigError> {
+    let texts: Vec<String> = if !flags.is_empty() {
+        flags.to_vec()
+    } else {
+        match file {
+            None => Vec::new(),
+            Some(toml::Value::String(list)) => list.split(',').map(str::to_owned).collect(),
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => Ok(text),
+                    other => Err(ConfigError::Invalid(format!(
+                        "trusted_proxies: expected strings, found a {}",
+                        other.type_str()
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "trusted_proxies: expected a list of strings, found a {}",
+                    other.type_str()
+                )));
+            }
+        }
+    };
+    texts
+        .iter()
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| text.parse::<TrustedProxy>().map_err(|e| ConfigError::Invalid(e.to_string())))
+        .collect()
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod jwt;
 mod oauth;
+pub mod limits;
 mod pages;
 pub mod params;
 pub mod password;

@@ -48,6 +48,7 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
     let passwords = Passwords::new(settings.argon2_memory_kib, settings.argon2_passes, random.as_ref())?;
     Ok(Arc::new(AppState {
         store,
+        limits: crate::limits::Limits::new(&settings),
         secure_cookies: public_url.starts_with("https://"),
         public_url,
         settings,
@@ -159,7 +160,8 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
     spawn_purger(state.clone());
     let app = router(state.clone());
     let handle = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
+        // with the peer address: the client IP of the brute-force limits
+        if let Err(error) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(%error, "server stopped");
         }
     });
@@ -180,6 +182,7 @@ fn spawn_purger(state: Shared) {
             }
             state.reload_keys_if_older_than(30).await;
         }
+            state.limits.prune(state.now());
     });
 }
 
@@ -220,7 +223,10 @@ pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Star
     spawn_purger(state.clone());
     tracing::info!(%addr, %public_url, "wsoauth listening");
     println!("wsoauth listening on http://{addr} (public URL {public_url})");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.map_err(StartError::Serve)
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(StartError::Serve)
 }
 
 async fn shutdown() {

@@ -26,6 +26,8 @@ pub struct AppState {
     /// When the keys were last read from the database.
     pub keys_loaded_at: AtomicI64,
     pub passwords: Passwords,
+    /// Brute-force limits on sign-ins and client authentication.
+    pub limits: crate::limits::Limits,
     /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
     pub secure_cookies: bool,
 }

@@ -203,7 +203,9 @@ async fn post_task(ctx: &Context<'_>) -> Result<Reply, Failure> {
     let date_end = ctx.input.date("dateend")?;
     check_dates(date_start.as_deref(), date_end.as_deref())?;
     let subscribe = ctx.input.emails("subscribe")?;
-    let hidden = ctx.input.emails("hidden")?;
+    // `hidden=1` (as the official SDK READMEs send it) hides the task from everybody but its author.
+    let author_only = ctx.input.optional("hidden") == Some("1");
+    let hidden = if author_only { Vec::new() } else { ctx.input.emails("hidden")? };
     let mention = ctx.input.emails("mention")?;
     let max_time = ctx.input.amount("max_time")?;
     let max_money = ctx.input.amount("max_money")?;
@@ -262,7 +264,7 @@ async fn post_task(ctx: &Context<'_>) -> Result<Reply, Failure> {
         max_time,
         max_money,
         subscribers: subscribe.iter().filter_map(id_of).collect(),
-        visible_to: (!hidden.is_empty()).then(|| hidden.iter().filter_map(id_of).collect()),
+        visible_to: (author_only || !hidden.is_empty()).then(|| hidden.iter().filter_map(id_of).collect()),
         ..NewTask::new(viewer.account_id, project.id, viewer.user_id, &name, ctx.now())
     };
     let id = match ctx.state.store.create_task(&new).await? {

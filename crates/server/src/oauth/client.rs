@@ -47,20 +47,27 @@ pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap
             _ => return Err(OAuthResponseError::new(OAuthError::InvalidClient, "client_id is required")),
         }
     }
-    for (id, secret) in candidates {
+    // Failures count per client_id tried; over the limit even the right secret is refused.
+    let ids = candidates.iter().map(|(id, _)| id.as_str()).filter(|id| id.len() <= 200);
+    let attempt = state.limits.client_auth(ids, state.now()).map_err(|blocked| {
+        tracing::info!(retry_after = blocked.retry_after, "client authentication refused: too many failures");
+        OAuthResponseError::too_many_failures(blocked)
+    })?;
+    for (id, secret) in &candidates {
         if id.len() > 200 || secret.len() > 400 {
             continue;
         }
-        let Some(app) = state.store.app_by_client_id(&id).await? else {
+        let Some(app) = state.store.app_by_client_id(id).await? else {
             continue;
         };
         // A public client identifies itself by its id alone (RFC 6749 §2.1); PKCE binds its codes instead.
         let authenticated = if app.public {
             secret.is_empty()
         } else {
-            !secret.is_empty() && constant_time_eq(&state.digest(purpose::CLIENT_SECRET, &secret), &app.secret_digest)
+            !secret.is_empty() && constant_time_eq(&state.digest(purpose::CLIENT_SECRET, secret), &app.secret_digest)
         };
         if authenticated {
+            attempt.succeeded();
             return Ok(app);
         }
     }

@@ -11,6 +11,8 @@ pub struct OAuthResponseError {
     pub status: StatusCode,
     pub body: OAuthErrorBody,
     pub www_authenticate: Option<String>,
+    /// Seconds for `Retry-After` (429 answers).
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthResponseError {
@@ -26,7 +28,22 @@ impl OAuthResponseError {
             OAuthError::InvalidClient => Some(r#"Basic realm="wsoauth""#.to_owned()),
             _ => None,
         };
-        OAuthResponseError { status, body: OAuthErrorBody::new(error, description), www_authenticate }
+        OAuthResponseError {
+            status,
+            body: OAuthErrorBody::new(error, description),
+            www_authenticate,
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`: too many failed client authentications for this client_id.
+    pub fn too_many_failures(blocked: crate::limits::Blocked) -> Self {
+        let description =
+            format!("Too many failed client authentications for this client; try again in {}", blocked.wait_text());
+        let mut error = Self::new(OAuthError::TemporarilyUnavailable, description);
+        error.status = StatusCode::TOO_MANY_REQUESTS;
+        error.retry_after = Some(blocked.retry_after);
+        error
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -55,6 +72,9 @@ impl IntoResponse for OAuthResponseError {
         let mut response = (self.status, no_store(), Json(self.body)).into_response();
         if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -3,10 +3,11 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 
+use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared};
 use crate::web::{PageError, csrf_ok, csrf_token, end_session, render, safe_next, see_other, signed_in, start_session};
@@ -45,6 +46,7 @@ pub async fn show(State(state): State<Shared>, jar: CookieJar, uri: Uri) -> Resu
 pub async fn submit(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -55,6 +57,17 @@ pub async fn submit(
         let error = Some("The form expired. Please sign in again.".to_owned());
         return Ok(form(&state, jar, StatusCode::FORBIDDEN, next, email, error));
     }
+    // Failures count per email and per client IP; over either limit even the right password is refused.
+    let attempt = match state.limits.login(&email, ip, state.now()) {
+        Ok(attempt) => attempt,
+        Err(blocked) => {
+            tracing::info!(retry_after = blocked.retry_after, "sign-in refused: too many failed attempts");
+            let error = format!("Too many failed sign-in attempts. Please try again in {}.", blocked.wait_text());
+            let mut page = form(&state, jar, StatusCode::TOO_MANY_REQUESTS, next, email, Some(error));
+            page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(blocked.retry_after));
+            return Ok(page);
+        }
+    };
     let password = params.get("password").unwrap_or("").to_owned();
     let person = if email.len() <= 320 { state.store.person_by_email(&email).await? } else { None };
     let hash = person.as_ref().and_then(|p| p.password_hash.clone());
@@ -62,6 +75,7 @@ pub async fn submit(
     match person.filter(|_| ok) {
         Some(person) => {
             tracing::info!(person = person.id, "signed in");
+            attempt.succeeded();
             let jar = start_session(&state, jar, &person).await?;
             Ok(see_other(jar, &next))
         }

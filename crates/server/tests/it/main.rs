@@ -13,6 +13,7 @@ mod demo;
 mod flow;
 mod keys;
 mod pages;
+mod limits;
 mod pkce;
 mod reuse;
 mod revoke;

@@ -585,9 +585,10 @@ impl Store {
     }
 
     /// Creates a task or subtask (checking, in the same transaction, that the parent is open and not a
-    /// sub-subtask); returns its id.
+    /// sub-subtask); returns its id. The transaction takes the write lock first (`BEGIN IMMEDIATE`): a read
+    /// followed by a write in a deferred one fails at once when another writer committed in between.
     pub async fn create_task(&self, new: &NewTask) -> Result<Result<i64, CreateTaskError>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(parent) = new.parent_id {
             let row = sqlx::query("SELECT status, depth FROM tasks WHERE id = ? AND project_id = ? AND account_id = ?")
                 .bind(parent)
@@ -614,7 +615,7 @@ impl Store {
     /// returns their ids in order. A task may name an earlier one of the same call as parent only by id, so
     /// create parents in an earlier call.
     pub async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<i64>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut ids = Vec::with_capacity(tasks.len());
         for new in tasks {
             ids.push(insert_task(&mut tx, new).await?);
@@ -625,7 +626,7 @@ impl Store {
 
     /// Applies `changes` to a task of the account; a newly assigned executive is subscribed.
     pub async fn update_task(&self, account_id: i64, id: i64, changes: &TaskChanges) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (set_executive, executive_id, executive_any) = match changes.executive {
             Some(executive) => {
                 let (user, any) = executive_columns(executive);
@@ -727,7 +728,7 @@ impl Store {
 
     /// Subscribes a member of the task's account to it (again is fine).
     pub async fn subscribe_task(&self, task_id: i64, user_id: i64) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         link_users(&mut tx, "task_subscribers", task_id, &[user_id]).await?;
         tx.commit().await?;
         Ok(())
