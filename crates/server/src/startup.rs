@@ -181,8 +181,8 @@ fn spawn_purger(state: Shared) {
                 purge(&state).await;
             }
             state.reload_keys_if_older_than(30).await;
-        }
             state.limits.prune(state.now());
+        }
     });
 }
 
