@@ -111,6 +111,36 @@ const ONBOARDING: &[Sample] = &[
     task("Send the proposal", Some(0), 8, false),
 ];
 
+/// A sample project: its name, folder, manager and members (indexes into PEOPLE), tasks, and project label.
+struct Plan {
+    name: &'static str,
+    folder: &'static str,
+    manager: usize,
+    team: &'static [usize],
+    samples: &'static [Sample],
+    kind: &'static str,
+}
+
+const PLANS: [Plan; 3] = [
+    Plan {
+        name: "Website relaunch",
+        folder: "Development",
+        manager: 0,
+        team: &[0, 1, 2],
+        samples: WEBSITE,
+        kind: "internal",
+    },
+    Plan { name: "Mobile app", folder: "Development", manager: 1, team: &[0, 1, 2], samples: MOBILE, kind: "internal" },
+    Plan {
+        name: "Northwind onboarding",
+        folder: "Northwind Traders",
+        manager: 0,
+        team: &[0, 3],
+        samples: ONBOARDING,
+        kind: "client",
+    },
+];
+
 const COMMENTS: [(&str, usize, &str); 5] = [
     ("Visual design", 0, "Please keep the brand colours from the style guide."),
     ("Visual design", 2, "First drafts are in the Files section, feedback welcome."),
@@ -164,14 +194,9 @@ pub async fn seed(state: &AppState, account_id: i64, owner_id: i64) -> Result<Se
     };
     let folders = store.project_folders(account_id).await?;
     let folder = |title: &str| folders.iter().find(|f| f.title == title).map(|f| f.id);
-    let plans: [(&str, &str, usize, &[usize], &[Sample], &str); 3] = [
-        ("Website relaunch", "Development", 0, &[0, 1, 2], WEBSITE, "internal"),
-        ("Mobile app", "Development", 1, &[0, 1, 2], MOBILE, "internal"),
-        ("Northwind onboarding", "Northwind Traders", 0, &[0, 3], ONBOARDING, "client"),
-    ];
     let mut tasks = 0;
     let mut named: Vec<(&str, i64)> = Vec::new();
-    for (name, folder_title, manager, team, samples, kind) in plans {
+    for Plan { name, folder: folder_title, manager, team, samples, kind } in PLANS {
         let project = NewProject {
             account_id,
             name: name.into(),
@@ -203,7 +228,7 @@ pub async fn seed(state: &AppState, account_id: i64, owner_id: i64) -> Result<Se
             comments += 1;
         }
     }
-    Ok(Seeded { members, password, projects: plans.len(), tasks, comments: comments as usize })
+    Ok(Seeded { members, password, projects: PLANS.len(), tasks, comments: comments as usize })
 }
 
 /// Where sample tasks go: the account, the project, the author, and the demo members' user ids.
