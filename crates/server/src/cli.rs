@@ -8,6 +8,7 @@ use wsoauth_domain::SystemClock;
 use wsoauth_storage::{Account, Role};
 
 use crate::admin::{self, AdminError};
+use crate::audit::{self, Entry, Event};
 use crate::config::{AccountCommand, AppCommand, DemoCommand, KeysCommand, Settings, UserCommand};
 use crate::startup::{StartError, prepare};
 use crate::state::Shared;
@@ -115,6 +116,13 @@ pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError
                 let (app, secret) = admin::create_app(&state, account.id, &fields).await?;
                 (app.client_id, Some(secret))
             };
+            let detail = format!("{}{} (admin command line)", fields.name, if public { " (public)" } else { "" });
+            audit::record(
+                &state,
+                Event::AppCreated,
+                Entry::new().account(account.id).client(&client_id).detail(detail),
+            )
+            .await;
             match (json, secret) {
                 (true, Some(secret)) => println!("{}", json!({"client_id": client_id, "client_secret": secret})),
                 (true, None) => println!("{}", json!({"client_id": client_id})),
@@ -151,6 +159,13 @@ pub async fn app(settings: Settings, command: AppCommand) -> Result<(), CliError
                 .await?
                 .ok_or_else(|| CliError::Usage(format!("no app with client id {client_id:?}")))?;
             state.store.delete_app(app.id).await?;
+            let detail = format!("{} (admin command line)", app.name);
+            audit::record(
+                &state,
+                Event::AppDeleted,
+                Entry::new().account(app.account_id).client(&client_id).detail(detail),
+            )
+            .await;
             println!("deleted {client_id}");
         }
     }
@@ -163,6 +178,8 @@ pub async fn keys(settings: Settings, command: KeysCommand) -> Result<(), CliErr
         KeysCommand::Rotate => {
             let (der, kid) = crate::jwt::SigningKey::generate().map_err(|e| CliError::Start(e.into()))?;
             state.store.rotate_signing_key(&kid, &der, state.now()).await?;
+            let detail = format!("new signing key {kid} (admin command line)");
+            audit::record_for_every_account(&state, Event::KeyRotated, Entry::new().detail(detail)).await;
             println!("{}", json!({"kid": kid, "created_at": state.now()}));
         }
         KeysCommand::List { json } => {

@@ -52,6 +52,9 @@ pub struct ConfigArgs {
     /// Sign-in session lifetime [default: 12h].
     #[arg(long, env = "WSOAUTH_SESSION_TTL", global = true, value_name = "DURATION")]
     pub session_ttl: Option<String>,
+    /// How long audit log entries are kept [default: 180d].
+    #[arg(long, env = "WSOAUTH_AUDIT_RETENTION", global = true, value_name = "DURATION")]
+    pub audit_retention: Option<String>,
     /// Sign-in sessions end after this long without a page view [default: 1h].
     #[arg(long, env = "WSOAUTH_SESSION_IDLE", global = true, value_name = "DURATION")]
     pub session_idle: Option<String>,
@@ -214,6 +217,8 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub session_ttl: i64,
+    /// Seconds an audit log entry is kept.
+    pub audit_retention: i64,
     /// Seconds without a page view after which a sign-in session ends.
     pub session_idle: i64,
     /// Seconds during which a just-rotated refresh token gets the same new pair again (0: never).
@@ -240,6 +245,7 @@ impl Default for Settings {
             access_token_ttl: 86_400,
             refresh_token_ttl: 30 * 86_400,
             session_ttl: 12 * 3600,
+            audit_retention: 180 * 86_400,
             refresh_reuse_grace: 10,
             session_idle: 3600,
             login_attempts_per_email: Some(RateLimit::new(10, 15 * 60)),
@@ -276,6 +282,7 @@ struct FileConfig {
     access_token_ttl: Option<toml::Value>,
     refresh_token_ttl: Option<toml::Value>,
     session_ttl: Option<toml::Value>,
+    audit_retention: Option<toml::Value>,
     refresh_reuse_grace: Option<toml::Value>,
     session_idle: Option<toml::Value>,
     login_attempts_per_email: Option<toml::Value>,
@@ -359,6 +366,12 @@ impl ConfigArgs {
                 defaults.refresh_token_ttl,
             )?,
             session_ttl: ttl("session TTL", &self.session_ttl, file.session_ttl, defaults.session_ttl)?,
+            audit_retention: ttl(
+                "audit retention",
+                &self.audit_retention,
+                file.audit_retention,
+                defaults.audit_retention,
+            )?,
             session_idle: ttl("session idle time", &self.session_idle, file.session_idle, defaults.session_idle)?,
             refresh_reuse_grace: match self.refresh_reuse_grace.clone().or_else(|| value_text(file.refresh_reuse_grace))
             {

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 mod bearer;
 pub mod cli;
 pub mod config;

@@ -116,6 +116,7 @@ pub fn router(state: Shared) -> Router {
         .route("/settings/api/apps/{client_id}/secret", post(pages::apps::regenerate))
         .route("/settings/api/apps/{client_id}/delete", post(pages::apps::delete))
         .route("/settings/connected", get(pages::connected::list))
+        .route("/settings/audit", get(pages::audit::list))
         .route("/settings/connected/disconnect", post(pages::connected::disconnect))
         .route("/oauth2/authorize", get(oauth::authorize::show).post(oauth::authorize::decide))
         .route("/oauth2/token", get(oauth::token::token).post(oauth::token::token))
@@ -197,6 +198,11 @@ async fn purge(state: &AppState) {
         Ok(0) => {}
         Ok(deleted) => tracing::info!(deleted, "retired signing keys deleted"),
         Err(error) => tracing::warn!(%error, "deleting retired keys failed"),
+    }
+    match state.store.purge_audit(now - state.settings.audit_retention).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "old audit log entries deleted"),
+        Err(error) => tracing::warn!(%error, "deleting old audit log entries failed"),
     }
 }
 

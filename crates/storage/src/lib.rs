@@ -10,11 +10,10 @@ mod sqlite;
 pub use error::{ExchangeError, RefreshError, StorageError};
 pub use model::*;
 pub use sqlite::Store;
-pub use sqlite::consents::Connection;
+pub use sqlite::audit::{AuditEvent, NewAuditEvent};
 pub use sqlite::comments::{CommentRow, CommentTask};
-pub use sqlite::projects::{
-    NewProject, PROJECT_OPTIONS, ProjectChanges, ProjectRow, UserBrief, project_option_bit,
-};
+pub use sqlite::consents::Connection;
+pub use sqlite::projects::{NewProject, PROJECT_OPTIONS, ProjectChanges, ProjectRow, UserBrief, project_option_bit};
 pub use sqlite::tags::{TagGroupRow, TagRow, TagScope};
 pub use sqlite::tasks::{
     CreateTaskError, NewTask, SetExecutive, TaskBrief, TaskChanges, TaskExecutive, TaskLink, TaskQuery, TaskRow,

@@ -8,5 +8,6 @@ pub const SQLITE: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_oauth_security.sql")),
     (11, include_str!("../migrations/sqlite/0011_refresh_reuse.sql")),
     (12, include_str!("../migrations/sqlite/0012_consents.sql")),
+    (13, include_str!("../migrations/sqlite/0013_audit.sql")),
     (14, include_str!("../migrations/sqlite/0014_session_idle.sql")),
 ];

@@ -2,6 +2,8 @@
 //! app with `code` and `state`. Errors follow RFC 6749 §4.1.2.1: an unknown client or an unregistered redirect URI
 //! is shown to the person and never redirected; anything else goes back to the app with `error`.
 
+use std::net::IpAddr;
+
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,6 +14,8 @@ use wsoauth_domain::append_query;
 use wsoauth_storage::{App, Member, NewCode, Person};
 use wsoauth_types::{OAuthError, ScopeSet};
 
+use crate::audit::{self, Entry, Event};
+use crate::limits::ClientIp;
 use crate::params::{ParamError, Params};
 use crate::state::{AppState, Shared, purpose};
 use crate::web::{PageError, csrf_ok, csrf_token, render, signed_in};
@@ -298,14 +302,26 @@ fn consent_page(person: &Person, member: &Member, request: &AuthRequest, params:
 }
 
 /// POST: the consent form. Allow issues a code; Deny sends `access_denied`.
-pub async fn decide(State(state): State<Shared>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
-    match decide_inner(&state, jar, &headers, &body).await {
+pub async fn decide(
+    State(state): State<Shared>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match decide_inner(&state, jar, &headers, &body, ip).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(&state.public_url),
     }
 }
 
-async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusal> {
+async fn decide_inner(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+    ip: Option<IpAddr>,
+) -> Result<Response, Refusal> {
     let params = Params::parse(None, headers, body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     if !csrf_ok(state, &jar, params.get("csrf_token")) {
         return Err(
@@ -324,6 +340,10 @@ async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, bod
     .ok_or_else(|| PageError::BadRequest("That account is not one of yours.".into()))?;
     if params.get("decision") != Some("allow") {
         tracing::info!(client_id = %request.app.client_id, user = member.user_id, "consent denied");
+        let asked = format!("scopes asked: {}", request.scopes.to_space_separated());
+        let entry = Entry::new().user(member.user_id).person(person.id).client(&request.app.client_id).ip(ip);
+        let entry = entry.detail(asked);
+        audit::record(state, Event::ConsentDenied, entry).await;
         let to = Validated { app: request.app, redirect_uri: request.redirect_uri, state: request.state };
         return Err(Refusal::Redirect {
             to,
@@ -337,6 +357,10 @@ async fn decide_inner(state: &AppState, jar: CookieJar, headers: &HeaderMap, bod
     request.scopes.iter().for_each(|scope| approved.insert(scope));
     state.store.save_consent(member.user_id, request.app.id, &approved.to_space_separated(), state.now()).await?;
     tracing::info!(client_id = %request.app.client_id, user = member.user_id, "consent given");
+    let given = format!("scopes: {}", request.scopes.to_space_separated());
+    let entry = Entry::new().user(member.user_id).person(person.id).client(&request.app.client_id).ip(ip);
+    let entry = entry.detail(given);
+    audit::record(state, Event::ConsentGiven, entry).await;
     issue_code(state, request, &member).await
 }
 

@@ -13,7 +13,9 @@ use wsoauth_storage::{App, Grant};
 use super::OAuthResponseError;
 use super::client::authenticate;
 use super::error::no_store;
+use crate::audit::{self, Entry, Event};
 use crate::jwt::Claims;
+use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared, purpose};
 
@@ -81,7 +83,13 @@ fn token_param(params: &Params) -> Result<&str, OAuthResponseError> {
 }
 
 /// RFC 7009: 200 whether or not the token was known (so tokens cannot be probed); the grant ends.
-pub async fn revoke(State(state): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result = async {
         let (app, params) = intake(&state, &uri, &headers, &body).await?;
         let token = token_param(&params)?;
@@ -89,6 +97,13 @@ pub async fn revoke(State(state): State<Shared>, uri: Uri, headers: HeaderMap, b
             && state.store.revoke_grant(found.grant_id(), state.now()).await?
         {
             tracing::info!(client_id = %app.client_id, grant = found.grant_id(), "grant revoked by the client");
+            let user_id = match &found {
+                Found::Access(claims) => claims.sub.parse().ok(),
+                Found::Refresh { grant, .. } => Some(grant.user_id),
+            };
+            let detail = format!("grant {} revoked by the app (/oauth2/revoke)", found.grant_id());
+            let entry = Entry { user_id, ..Entry::new().client(&app.client_id).ip(ip).detail(detail) };
+            audit::record(&state, Event::TokenRevoked, entry).await;
         }
         Ok::<_, OAuthResponseError>(())
     }

@@ -14,6 +14,7 @@ use wsoauth_types::{OAuthError, TokenResponse};
 use super::OAuthResponseError;
 use super::client::authenticate;
 use super::error::no_store;
+use crate::audit::{self, Entry, Event};
 use crate::jwt::Claims;
 use crate::params::Params;
 use crate::state::{AppState, Shared, purpose};
@@ -68,29 +69,40 @@ async fn issue(
             expires_at: now + state.settings.refresh_token_ttl,
         };
         let digest = state.digest(purpose::CODE, code);
-        let grant =
-            state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await.map_err(|error| {
-                tracing::info!(client_id = %app.client_id, reason = %error, "authorization code refused");
-                match error {
-                    ExchangeError::Unknown => OAuthResponseError::invalid_grant("Authorization code is invalid"),
-                    ExchangeError::Replayed => OAuthResponseError::invalid_grant("Authorization code has been revoked"),
-                    ExchangeError::Expired => OAuthResponseError::invalid_grant("Authorization code has expired"),
-                    ExchangeError::WrongClient => {
-                        OAuthResponseError::invalid_grant("Authorization code was not issued to this client")
-                    }
-                    ExchangeError::RedirectMismatch => OAuthResponseError::invalid_grant(
-                        "redirect_uri does not match the one in the authorization request",
-                    ),
-                    ExchangeError::VerifierMismatch => OAuthResponseError::invalid_grant(
-                        "code_verifier is missing or does not match the code_challenge",
-                    ),
-                    ExchangeError::UnexpectedVerifier => OAuthResponseError::invalid_grant(
-                        "code_verifier was sent, but the authorization request had no code_challenge",
-                    ),
-                    ExchangeError::Storage(error) => error.into(),
+        let exchanged = state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await;
+        if let Err(ExchangeError::Replayed) = &exchanged {
+            audit::code_replayed(state, &app.client_id, &digest).await;
+        }
+        let grant = exchanged.map_err(|error| {
+            tracing::info!(client_id = %app.client_id, reason = %error, "authorization code refused");
+            match error {
+                ExchangeError::Unknown => OAuthResponseError::invalid_grant("Authorization code is invalid"),
+                ExchangeError::Replayed => OAuthResponseError::invalid_grant("Authorization code has been revoked"),
+                ExchangeError::Expired => OAuthResponseError::invalid_grant("Authorization code has expired"),
+                ExchangeError::WrongClient => {
+                    OAuthResponseError::invalid_grant("Authorization code was not issued to this client")
                 }
-            })?;
-        return tokens(state, &app.client_id, &grant, refresh_token, now, now).await;
+                ExchangeError::RedirectMismatch => OAuthResponseError::invalid_grant(
+                    "redirect_uri does not match the one in the authorization request",
+                ),
+                ExchangeError::VerifierMismatch => {
+                    OAuthResponseError::invalid_grant("code_verifier is missing or does not match the code_challenge")
+                }
+                ExchangeError::UnexpectedVerifier => OAuthResponseError::invalid_grant(
+                    "code_verifier was sent, but the authorization request had no code_challenge",
+                ),
+                ExchangeError::Storage(error) => error.into(),
+            }
+        })?;
+        let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
+        let detail = format!("grant {}, scopes: {}", grant.id, grant.scopes);
+        audit::record(
+            state,
+            Event::TokenIssued,
+            Entry::new().user(grant.user_id).client(&app.client_id).detail(detail),
+        )
+        .await;
+        return Ok(issued);
     }
     let presented = params
         .non_empty("refresh_token")?
@@ -104,7 +116,17 @@ async fn issue(
     };
     let digest = state.digest(purpose::REFRESH, presented);
     match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next).await {
-        Ok(grant) => tokens(state, &app.client_id, &grant, refresh_token, now, now).await,
+        Ok(grant) => {
+            let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
+            let detail = format!("grant {}, generation {}", grant.id, grant.generation);
+            audit::record(
+                state,
+                Event::TokenRefreshed,
+                Entry::new().user(grant.user_id).client(&app.client_id).detail(detail),
+            )
+            .await;
+            Ok(issued)
+        }
         Err(RefreshError::Rotated(rotation)) => reused(state, &app.client_id, presented, &rotation, now).await,
         Err(error) => {
             tracing::info!(client_id = %app.client_id, reason = %error, "refresh token refused");
@@ -155,6 +177,14 @@ async fn reused(
     }
     state.store.revoke_grant(rotation.grant.id, now).await?;
     tracing::warn!(client_id, grant = rotation.grant.id, "refresh token reuse detected: the grant is revoked");
+    let detail =
+        format!("generation {} presented again; grant {} revoked", rotation.token_generation, rotation.grant.id);
+    audit::record(
+        state,
+        Event::RefreshReused,
+        Entry::new().user(rotation.grant.user_id).client(client_id).detail(detail),
+    )
+    .await;
     Err(OAuthResponseError::invalid_grant("Refresh token has been revoked"))
 }
 

@@ -1,5 +1,7 @@
 //! Account settings, API section: register, edit, re-key and delete applications. Owners and account admins only.
 
+use std::net::IpAddr;
+
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,6 +12,8 @@ use wsoauth_storage::{App, AppFields, Person};
 use wsoauth_types::{Scope, ScopeSet};
 
 use crate::admin::{self, AdminError};
+use crate::audit::{self, Entry, Event};
+use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared};
 use crate::web::{PageError, csrf_ok, csrf_token, render, see_other, signed_in};
@@ -94,6 +98,11 @@ async fn managed_app(state: &AppState, person: &Person, client_id: &str) -> Resu
     }
 }
 
+/// An audit entry for something `person` did to `app`.
+fn by(person: &Person, app: &App, ip: Option<IpAddr>) -> Entry {
+    Entry::new().account(app.account_id).person(person.id).client(&app.client_id).ip(ip)
+}
+
 fn scope_choices(selected: ScopeSet) -> Vec<(&'static str, bool)> {
     Scope::ALL.iter().map(|s| (s.as_str(), selected.contains(*s))).collect()
 }
@@ -145,6 +154,7 @@ fn secret_page(state: &AppState, jar: CookieJar, person: Person, app: &App, secr
 pub async fn create(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -157,10 +167,13 @@ pub async fn create(
     match form_fields(&params) {
         Ok(fields) if params.get("public") == Some("1") => {
             let app = admin::create_public_app(&state, account_id, &fields).await.map_err(admin_error)?;
+            audit::record(&state, Event::AppCreated, by(&person, &app, ip).detail(format!("{} (public)", app.name)))
+                .await;
             Ok(secret_page(&state, jar, person, &app, None))
         }
         Ok(fields) => {
             let (app, secret) = admin::create_app(&state, account_id, &fields).await.map_err(admin_error)?;
+            audit::record(&state, Event::AppCreated, by(&person, &app, ip).detail(app.name.clone())).await;
             Ok(secret_page(&state, jar, person, &app, Some(secret)))
         }
         Err(AdminError::Invalid(message)) => {
@@ -217,6 +230,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -226,6 +240,8 @@ pub async fn update(
     match form_fields(&params) {
         Ok(fields) => {
             state.store.update_app(app.id, &fields, state.now()).await?;
+            audit::record(&state, Event::AppChanged, by(&person, &app, ip).detail(audit::app_changes(&app, &fields)))
+                .await;
             tracing::info!(client_id = %app.client_id, "app changed");
             Ok(see_other(jar, "/settings/api"))
         }
@@ -239,6 +255,7 @@ pub async fn update(
 pub async fn regenerate(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -246,12 +263,14 @@ pub async fn regenerate(
     let (person, _) = form(&state, &jar, &headers, &body).await?;
     let app = managed_app(&state, &person, &client_id).await?;
     let secret = admin::regenerate_secret(&state, &app).await.map_err(admin_error)?;
+    audit::record(&state, Event::AppSecretRegenerated, by(&person, &app, ip).detail(app.name.clone())).await;
     Ok(secret_page(&state, jar, person, &app, Some(secret)))
 }
 
 pub async fn delete(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -259,6 +278,7 @@ pub async fn delete(
     let (person, _) = form(&state, &jar, &headers, &body).await?;
     let app = managed_app(&state, &person, &client_id).await?;
     state.store.delete_app(app.id).await?;
+    audit::record(&state, Event::AppDeleted, by(&person, &app, ip).detail(app.name.clone())).await;
     tracing::info!(client_id = %app.client_id, "app deleted");
     Ok(see_other(jar, "/settings/api"))
 }

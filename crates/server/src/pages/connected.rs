@@ -10,6 +10,8 @@ use wsoauth_domain::dates::format_datetime;
 use wsoauth_storage::Person;
 use wsoauth_types::ScopeSet;
 
+use crate::audit::{self, Entry, Event};
+use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared};
 use crate::web::{PageError, csrf_ok, csrf_token, render, see_other, signed_in};
@@ -66,6 +68,7 @@ pub async fn list(State(state): State<Shared>, jar: CookieJar) -> Result<Respons
 pub async fn disconnect(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -87,6 +90,9 @@ pub async fn disconnect(
         .ok_or(PageError::NotFound)?;
     let revoked = state.store.disconnect(user_id, app_id, state.now()).await?;
     tracing::info!(client_id = %connection.client_id, user = user_id, grants = revoked, "app disconnected");
+    let detail = format!("disconnected on the Connected apps page ({revoked} grants ended)");
+    let entry = Entry::new().user(user_id).person(person.id).client(&connection.client_id).ip(ip).detail(detail);
+    audit::record(&state, Event::TokenRevoked, entry).await;
     let notice = format!("{} is disconnected: its access ended.", connection.app_name);
     page(&state, jar, person, Some(notice)).await
 }

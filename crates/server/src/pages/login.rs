@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 
+use crate::audit::{self, Entry, Event};
 use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared};
@@ -72,15 +73,19 @@ pub async fn submit(
     let person = if email.len() <= 320 { state.store.person_by_email(&email).await? } else { None };
     let hash = person.as_ref().and_then(|p| p.password_hash.clone());
     let ok = password.len() <= 1024 && state.passwords.verify(password, hash).await;
+    let target = person.as_ref().map(|p| p.id);
     match person.filter(|_| ok) {
         Some(person) => {
             tracing::info!(person = person.id, "signed in");
+            audit::record_for_accounts_of(&state, Event::SignIn, target, Entry::new().person(person.id).ip(ip)).await;
             attempt.succeeded();
             let jar = start_session(&state, jar, &person).await?;
             Ok(see_other(jar, &next))
         }
         None => {
             tracing::info!("sign-in failed");
+            let tried = Entry::new().ip(ip).detail(audit::email_tried(&email));
+            audit::record_for_accounts_of(&state, Event::SignInFailed, target, tried).await;
             let error = Some("Wrong email or password.".to_owned());
             Ok(form(&state, jar, StatusCode::UNAUTHORIZED, next, email, error))
         }
@@ -90,12 +95,17 @@ pub async fn submit(
 pub async fn logout(
     State(state): State<Shared>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     if !csrf_ok(&state, &jar, params.get("csrf_token")) {
         return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
+    }
+    if let Some(person) = signed_in(&state, &jar).await? {
+        let entry = Entry::new().person(person.id).ip(ip);
+        audit::record_for_accounts_of(&state, Event::SignOut, Some(person.id), entry).await;
     }
     let jar = end_session(&state, jar).await?;
     Ok(see_other(jar, "/login"))

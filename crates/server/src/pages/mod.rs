@@ -1,6 +1,7 @@
 //! Server-rendered pages: sign-in, home, API settings.
 
 pub mod apps;
+pub mod audit;
 pub mod connected;
 pub mod login;
 

@@ -4,6 +4,7 @@ mod api_comments;
 mod api_projects;
 mod api_tags;
 mod api_users;
+mod audit;
 mod authorize;
 mod browser;
 mod cli;

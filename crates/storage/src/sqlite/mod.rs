@@ -1,5 +1,6 @@
 //! The SQLite repository.
 
+pub mod audit;
 pub mod comments;
 pub mod consents;
 pub mod projects;

@@ -1,0 +1,190 @@
+//! The audit log: one row per security-relevant event, newest first, paged by id, purged after a retention.
+//! Rows name people, members, accounts and apps by id and never hold secrets, codes or tokens.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::Store;
+use crate::error::StorageError;
+
+/// An event to record. Missing ids are filled in from the others where the database knows them: the account and
+/// the person from `user_id`, the account from the app's `client_id`, the member from the account and the person.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub at: i64,
+    /// A short stable name, e.g. `sign_in` or `app_deleted`.
+    pub event: String,
+    pub account_id: Option<i64>,
+    pub person_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// A recorded event, with the names the page shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub event: String,
+    pub account_id: Option<i64>,
+    /// The account's name, if it still exists.
+    pub account_name: Option<String>,
+    pub person_id: Option<i64>,
+    /// The person's email, if they still exist.
+    pub email: Option<String>,
+    pub user_id: Option<i64>,
+    pub client_id: Option<String>,
+    /// The app's name, if it still exists.
+    pub app_name: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+impl Store {
+    /// Records an event; returns its id.
+    pub async fn record_audit(&self, event: &NewAuditEvent) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
+             SELECT ?1, ?2, k.account_id, k.person_id, \
+                    COALESCE(?5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
+                    ?6, ?7, ?8 \
+             FROM (SELECT COALESCE(?3, (SELECT account_id FROM users WHERE id = ?5), \
+                                       (SELECT account_id FROM apps WHERE client_id = ?6)) AS account_id, \
+                          COALESCE(?4, (SELECT person_id FROM users WHERE id = ?5)) AS person_id) k \
+             RETURNING id",
+        )
+        .bind(event.at)
+        .bind(&event.event)
+        .bind(event.account_id)
+        .bind(event.person_id)
+        .bind(event.user_id)
+        .bind(&event.client_id)
+        .bind(&event.ip)
+        .bind(&event.detail)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Up to `limit` events of the given accounts, newest first, older than the event `before_id` when given.
+    pub async fn audit_events(
+        &self,
+        account_ids: &[i64],
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StorageError> {
+        if account_ids.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::Value::from(account_ids.to_vec()).to_string();
+        let rows = sqlx::query(
+            "SELECT l.id, l.at, l.event, l.account_id, a.name AS account_name, l.person_id, p.email, l.user_id, \
+             l.client_id, ap.name AS app_name, l.ip, l.detail \
+             FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id LEFT JOIN people p ON p.id = l.person_id \
+             LEFT JOIN apps ap ON ap.client_id = l.client_id \
+             WHERE l.account_id IN (SELECT value FROM json_each(?1)) AND (?2 IS NULL OR l.id < ?2) \
+             ORDER BY l.id DESC LIMIT ?3",
+        )
+        .bind(ids)
+        .bind(before_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from).collect()
+    }
+
+    /// Deletes events recorded before `before`; returns how many.
+    pub async fn purge_audit(&self, before: i64) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM audit_log WHERE at < ?").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The member an authorization code was issued to (for the audit entry of a replayed code).
+    pub async fn code_user_id(&self, code_digest: &[u8]) -> Result<Option<i64>, StorageError> {
+        Ok(sqlx::query_scalar("SELECT user_id FROM auth_codes WHERE digest = ?")
+            .bind(code_digest)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}
+
+fn audit_from(row: &SqliteRow) -> Result<AuditEvent, StorageError> {
+    Ok(AuditEvent {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        event: row.try_get("event")?,
+        account_id: row.try_get("account_id")?,
+        account_name: row.try_get("account_name")?,
+        person_id: row.try_get("person_id")?,
+        email: row.try_get("email")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        app_name: row.try_get("app_name")?,
+        ip: row.try_get("ip")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AppFields, Role};
+
+    fn event(at: i64, name: &str, account_id: Option<i64>) -> NewAuditEvent {
+        NewAuditEvent { at, event: name.into(), account_id, ..NewAuditEvent::default() }
+    }
+
+    #[tokio::test]
+    async fn pages_newest_first_per_account_fills_ids_and_purges() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let acme = store.create_account("Acme", "acme", 0).await.unwrap();
+        let beta = store.create_account("Beta", "beta", 0).await.unwrap();
+        let person = store.create_person("ann@acme.test", "Ann", "Lee", None, 0).await.unwrap();
+        let user = store.add_member(acme.id, person.id, Role::Admin, 0).await.unwrap();
+        let fields = AppFields {
+            name: "Tool".into(),
+            redirect_uris: vec!["https://tool.example/cb".into()],
+            scopes: "users_read".into(),
+            require_pkce: false,
+        };
+        let app = store.create_app(acme.id, "cid", b"digest", &fields, false, 0).await.unwrap();
+
+        // ids filled in: account and person from the member, the member from account and person, the account
+        // from the app
+        let by_user = NewAuditEvent { user_id: Some(user), ..event(10, "token_issued", None) };
+        let by_person = NewAuditEvent { person_id: Some(person.id), ..event(11, "app_changed", Some(acme.id)) };
+        let by_app = NewAuditEvent { client_id: Some(app.client_id.clone()), ..event(12, "app_created", None) };
+        for new in [&by_user, &by_person, &by_app] {
+            store.record_audit(new).await.unwrap();
+        }
+        let rows = store.audit_events(&[acme.id], None, 10).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].event, "app_created");
+        assert_eq!((rows[0].account_id, rows[0].app_name.as_deref()), (Some(acme.id), Some("Tool")));
+        assert_eq!((rows[1].person_id, rows[1].user_id), (Some(person.id), Some(user)));
+        assert_eq!((rows[2].account_id, rows[2].person_id), (Some(acme.id), Some(person.id)));
+        assert_eq!(rows[2].email.as_deref(), Some("ann@acme.test"));
+        assert_eq!(rows[2].account_name.as_deref(), Some("Acme"));
+
+        // other accounts and account-less events are not listed
+        store.record_audit(&event(13, "sign_in", Some(beta.id))).await.unwrap();
+        store.record_audit(&event(14, "sign_in_failed", None)).await.unwrap();
+        assert_eq!(store.audit_events(&[acme.id], None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.audit_events(&[acme.id, beta.id], None, 10).await.unwrap().len(), 4);
+        assert!(store.audit_events(&[], None, 10).await.unwrap().is_empty());
+
+        // paging
+        let first = store.audit_events(&[acme.id, beta.id], None, 2).await.unwrap();
+        let second = store.audit_events(&[acme.id, beta.id], Some(first[1].id), 2).await.unwrap();
+        let third = store.audit_events(&[acme.id, beta.id], Some(second[1].id), 2).await.unwrap();
+        let events: Vec<&str> = first.iter().chain(&second).chain(&third).map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["sign_in", "app_created", "app_changed", "token_issued"]);
+
+        // purge: strictly older than the cutoff
+        assert_eq!(store.purge_audit(12).await.unwrap(), 2);
+        let left: Vec<i64> =
+            store.audit_events(&[acme.id, beta.id], None, 10).await.unwrap().iter().map(|e| e.at).collect();
+        assert_eq!(left, [13, 12]);
+    }
+}
