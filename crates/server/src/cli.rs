@@ -208,7 +208,9 @@ pub async fn demo(settings: Settings, command: DemoCommand) -> Result<(), CliErr
         .iter()
         .find(|m| m.role == Role::Owner)
         .or_else(|| members.iter().find(|m| m.role.manages_account()))
-        .ok_or_else(|| CliError::Usage(format!("account {:?} has no owner or admin to author the sample", account.slug)))?;
+        .ok_or_else(|| {
+            CliError::Usage(format!("account {:?} has no owner or admin to author the sample", account.slug))
+        })?;
     let seeded = crate::demo::seed(&state, account.id, owner.user_id).await?;
     println!(
         "Seeded {:?}: {} projects, {} tasks, {} comments, {} members.",

@@ -55,6 +55,12 @@ pub struct ConfigArgs {
     /// How long audit log entries are kept [default: 180d].
     #[arg(long, env = "WSOAUTH_AUDIT_RETENTION", global = true, value_name = "DURATION")]
     pub audit_retention: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key) [default: plain HTTP].
+    #[arg(long, env = "WSOAUTH_TLS_CERT", global = true, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "WSOAUTH_TLS_KEY", global = true, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Sign-in sessions end after this long without a page view [default: 1h].
     #[arg(long, env = "WSOAUTH_SESSION_IDLE", global = true, value_name = "DURATION")]
     pub session_idle: Option<String>,
@@ -219,6 +225,9 @@ pub struct Settings {
     pub session_ttl: i64,
     /// Seconds an audit log entry is kept.
     pub audit_retention: i64,
+    /// Built-in HTTPS: the PEM certificate chain and key.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Seconds without a page view after which a sign-in session ends.
     pub session_idle: i64,
     /// Seconds during which a just-rotated refresh token gets the same new pair again (0: never).
@@ -248,6 +257,8 @@ impl Default for Settings {
             audit_retention: 180 * 86_400,
             refresh_reuse_grace: 10,
             session_idle: 3600,
+            tls_cert: None,
+            tls_key: None,
             login_attempts_per_email: Some(RateLimit::new(10, 15 * 60)),
             login_attempts_per_ip: Some(RateLimit::new(50, 15 * 60)),
             client_auth_failures: Some(RateLimit::new(20, 15 * 60)),
@@ -285,6 +296,8 @@ struct FileConfig {
     audit_retention: Option<toml::Value>,
     refresh_reuse_grace: Option<toml::Value>,
     session_idle: Option<toml::Value>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     login_attempts_per_email: Option<toml::Value>,
     login_attempts_per_ip: Option<toml::Value>,
     client_auth_failures: Option<toml::Value>,
@@ -347,6 +360,10 @@ impl ConfigArgs {
         {
             return Err(ConfigError::Invalid(format!("account URL template {template:?} must contain {{account}}")));
         }
+        let (tls_cert, tls_key) = (self.tls_cert.clone().or(file.tls_cert), self.tls_key.clone().or(file.tls_key));
+        if tls_cert.is_some() != tls_key.is_some() {
+            return Err(ConfigError::Invalid("HTTPS needs both a certificate (tls_cert) and its key (tls_key)".into()));
+        }
         Ok(Settings {
             listen: self.listen.clone().or(file.listen).unwrap_or(defaults.listen),
             public_url,
@@ -372,6 +389,8 @@ impl ConfigArgs {
                 file.audit_retention,
                 defaults.audit_retention,
             )?,
+            tls_cert,
+            tls_key,
             session_idle: ttl("session idle time", &self.session_idle, file.session_idle, defaults.session_idle)?,
             refresh_reuse_grace: match self.refresh_reuse_grace.clone().or_else(|| value_text(file.refresh_reuse_grace))
             {

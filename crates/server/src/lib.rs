@@ -17,6 +17,7 @@ pub mod password;
 mod properties_tests;
 pub mod startup;
 pub mod state;
+pub mod tls;
 mod web;
 
 pub use config::Settings;

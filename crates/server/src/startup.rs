@@ -32,6 +32,8 @@ pub enum StartError {
     Bootstrap(String),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Opens the store and builds the shared state. `public_url` is the resolved public base URL.
@@ -212,11 +214,19 @@ fn default_public_url(addr: SocketAddr) -> String {
 
 /// `wsoauth serve`: bind, bootstrap, print the sign-in details, serve until Ctrl-C or SIGTERM.
 pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), StartError> {
+    // read the certificate before anything else: a bad one should stop the start at once
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(&settings.listen)
         .await
         .map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
-    let public_url = settings.public_url.clone().unwrap_or_else(|| default_public_url(addr));
+    let public_url = settings.public_url.clone().unwrap_or_else(|| {
+        let url = default_public_url(addr);
+        if tls.is_some() { url.replacen("http://", "https://", 1) } else { url }
+    });
     let state = prepare(settings, public_url.clone(), clock).await?;
     if let Some((email, password)) = bootstrap(&state).await? {
         println!("Created an account and its owner. Sign in at {public_url}/login");
@@ -228,6 +238,11 @@ pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Star
     }
     spawn_purger(state.clone());
     tracing::info!(%addr, %public_url, "wsoauth listening");
+    if let Some(acceptor) = tls {
+        println!("wsoauth listening on https://{addr} (public URL {public_url})");
+        crate::tls::serve(listener, acceptor, router(state), shutdown()).await;
+        return Ok(());
+    }
     println!("wsoauth listening on http://{addr} (public URL {public_url})");
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())

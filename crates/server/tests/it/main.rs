@@ -18,4 +18,5 @@ mod pages;
 mod pkce;
 mod reuse;
 mod revoke;
+mod tls;
 mod wire;
