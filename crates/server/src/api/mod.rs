@@ -7,6 +7,7 @@ pub mod format;
 pub mod intake;
 pub mod project_format;
 pub mod projects;
+pub mod search;
 pub mod tags;
 pub mod task_format;
 pub mod tasks;

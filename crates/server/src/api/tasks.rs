@@ -45,7 +45,7 @@ pub async fn run(action: &str, ctx: &Context<'_>) -> Result<Reply, Failure> {
         "update_task" => update_task(ctx).await,
         "complete_task" => complete_task(ctx).await,
         "reopen_task" => reopen_task(ctx).await,
-        "search_tasks" => search_tasks(ctx).await,
+        "search_tasks" => super::search::search_tasks(ctx).await,
         "subscribe" => subscribe(ctx, true).await,
         "unsubscribe" => subscribe(ctx, false).await,
         _ => Err(ApiErrorCode::ActionInvalid.into()),
@@ -70,7 +70,7 @@ async fn visible_task(ctx: &Context<'_>) -> Result<TaskRow, Failure> {
 
 /// Lists tasks (at most `MAX_TASKS`); `roots` picks the tasks shown at the top level, the others appear in
 /// `child` (with `extra=subtasks`).
-async fn list(
+pub(super) async fn list(
     ctx: &Context<'_>,
     query: TaskQuery<'_>,
     shape: &Shape,
@@ -338,49 +338,6 @@ async fn reopen_task(ctx: &Context<'_>) -> Result<Reply, Failure> {
         Err(TaskStateError::ParentDone) => Err(ApiErrorCode::ParentTaskDone.into()),
         Err(TaskStateError::OpenChildren | TaskStateError::Missing) => Err(ApiErrorCode::TaskInvalid.into()),
     }
-}
-
-/// `search_tasks`: tasks and subtasks matching every condition given: `id_project`, `id_task` (the task and its
-/// subtasks), `email_user_from`, `email_user_to` (an email, `ANY` or `NOONE`), `filter` (see
-/// `wsoauth_domain::filter`), and optionally `status`. Without `id_project`, tasks of archived projects are
-/// left out.
-async fn search_tasks(ctx: &Context<'_>) -> Result<Reply, Failure> {
-    let input = &ctx.input;
-    let given = ["filter", "id_project", "id_task", "email_user_from", "email_user_to"];
-    if given.iter().all(|name| input.optional(name).is_none()) {
-        return Err(ApiError::detailed(ApiErrorCode::AtLeastOneRequired, given.join(", ")).into());
-    }
-    let project_id = input.id("id_project", ApiErrorCode::ProjectInvalid)?;
-    let task_id = input.id("id_task", ApiErrorCode::TaskInvalid)?;
-    let author = input.email("email_user_from")?;
-    let executive = match input.assignee("email_user_to")? {
-        Some(Assignee::Any) => Some("ANY".to_owned()),
-        Some(Assignee::Noone) => Some("NOONE".to_owned()),
-        Some(Assignee::Email(email)) => Some(email),
-        None => None,
-    };
-    let filter = input.task_filter("filter")?;
-    let status = input.choice("status", &["active", "done"])?;
-    let viewer = ctx.viewer();
-    if let Some(project_id) = project_id {
-        ctx.state.store.project(&viewer, project_id).await?.ok_or(ApiErrorCode::ProjectInvalid)?;
-    }
-    if let Some(task_id) = task_id {
-        ctx.state.store.task(&viewer, task_id).await?.ok_or(ApiErrorCode::TaskInvalid)?;
-    }
-    let shape = Shape { subtasks: false, ..Shape::read(&input.extra()) };
-    let query = TaskQuery {
-        project_id,
-        subtree: task_id,
-        status,
-        skip_archived: project_id.is_none(),
-        author_email: author.as_deref(),
-        executive: executive.as_deref(),
-        filter: filter.as_ref(),
-        ..TaskQuery::default()
-    };
-    let tasks = list(ctx, query, &shape, |_| true, true).await?;
-    Ok(Reply::Data(Value::Array(tasks)))
 }
 
 /// `subscribe` / `unsubscribe`: one member (`email_user`, a single address) to or from a task.
