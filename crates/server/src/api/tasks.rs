@@ -123,13 +123,15 @@ async fn get_task(ctx: &Context<'_>) -> Result<Reply, Failure> {
     let task = visible_task(ctx).await?;
     let status = active_filter(ctx)?;
     let shape = Shape { short_children: true, ..Shape::read(&ctx.input.extra()) };
+    let id = task.id;
     let mut tasks = vec![task];
     if shape.subtasks {
-        let below = TaskQuery { below: Some(tasks[0].id), status, ..TaskQuery::default() };
+        let below = TaskQuery { below: Some(id), status, ..TaskQuery::default() };
         tasks.extend(ctx.state.store.tasks(&ctx.viewer(), &below).await?);
     }
     let related = Related::load(ctx, &tasks, &shape).await?;
-    Ok(Reply::Data(task_json(&tasks[0], &shape, &related, &tasks, true)))
+    let task = tasks.first().ok_or(ApiErrorCode::TaskInvalid)?;
+    Ok(Reply::Data(task_json(task, &shape, &related, &tasks, true)))
 }
 
 /// One task, shown as writes answer it.
@@ -138,7 +140,8 @@ async fn answer_task(ctx: &Context<'_>, id: i64) -> Result<Reply, Failure> {
     let shape = Shape::write(&ctx.input.extra());
     let tasks = [task];
     let related = Related::load(ctx, &tasks, &shape).await?;
-    Ok(Reply::Data(task_json(&tasks[0], &shape, &related, &tasks, true)))
+    let [task] = &tasks;
+    Ok(Reply::Data(task_json(task, &shape, &related, &tasks, true)))
 }
 
 /// Account members by email; every email must be one (`11 Invalid email`, details = the email).

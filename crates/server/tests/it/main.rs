@@ -3,6 +3,7 @@
 mod api_comments;
 mod api_projects;
 mod api_tags;
+mod api_tasks;
 mod api_users;
 mod audit;
 mod authorize;
