@@ -2,13 +2,14 @@
 //! every form), rendering, and the HTML error family.
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use wsoauth_domain::constant_time_eq;
 use wsoauth_storage::Person;
 
+use crate::params::Params;
 use crate::state::{AppState, purpose};
 
 fn cookie_name(state: &AppState, base: &'static str) -> &'static str {
@@ -77,6 +78,15 @@ pub fn csrf_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     let token = state.new_secret();
     let jar = jar.add(cookie(state, cookie_name(state, "csrf"), token.clone(), None));
     (jar, token)
+}
+
+/// The fields of a submitted form, once its CSRF token has been checked against this browser's.
+pub fn checked_form(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
+    let params = Params::parse(None, headers, body).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    if !csrf_ok(state, jar, params.get("csrf_token")) {
+        return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
+    }
+    Ok(params)
 }
 
 /// Whether a submitted form carries the CSRF token of this browser.

@@ -16,7 +16,7 @@ use crate::audit::{self, Entry, Event};
 use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared};
-use crate::web::{PageError, csrf_ok, csrf_token, render, see_other, signed_in};
+use crate::web::{PageError, checked_form, csrf_token, render, see_other, signed_in};
 
 struct AccountApps {
     id: i64,
@@ -81,10 +81,7 @@ async fn form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Person, Params), PageError> {
-    let params = Params::parse(None, headers, body).map_err(|e| PageError::BadRequest(e.to_string()))?;
-    if !csrf_ok(state, jar, params.get("csrf_token")) {
-        return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
-    }
+    let params = checked_form(state, jar, headers, body)?;
     Ok((person(state, jar).await?, params))
 }
 

@@ -12,9 +12,8 @@ use wsoauth_types::ScopeSet;
 
 use crate::audit::{self, Entry, Event};
 use crate::limits::ClientIp;
-use crate::params::Params;
 use crate::state::{AppState, Shared};
-use crate::web::{PageError, csrf_ok, csrf_token, render, see_other, signed_in};
+use crate::web::{PageError, checked_form, csrf_token, render, see_other, signed_in};
 
 struct Row {
     user_id: i64,
@@ -72,10 +71,7 @@ pub async fn disconnect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
-    if !csrf_ok(&state, &jar, params.get("csrf_token")) {
-        return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
-    }
+    let params = checked_form(&state, &jar, &headers, &body)?;
     let person = signed_in(&state, &jar).await?.ok_or_else(|| PageError::Forbidden("Sign in first.".into()))?;
     let id = |key: &str| params.get(key).and_then(|v| v.parse::<i64>().ok());
     let (Some(user_id), Some(app_id)) = (id("user"), id("app")) else {

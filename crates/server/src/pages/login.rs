@@ -11,7 +11,9 @@ use crate::audit::{self, Entry, Event};
 use crate::limits::ClientIp;
 use crate::params::Params;
 use crate::state::{AppState, Shared};
-use crate::web::{PageError, csrf_ok, csrf_token, end_session, render, safe_next, see_other, signed_in, start_session};
+use crate::web::{
+    PageError, checked_form, csrf_ok, csrf_token, end_session, render, safe_next, see_other, signed_in, start_session,
+};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -99,10 +101,7 @@ pub async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let params = Params::parse(None, &headers, &body).map_err(|e| PageError::BadRequest(e.to_string()))?;
-    if !csrf_ok(&state, &jar, params.get("csrf_token")) {
-        return Err(PageError::Forbidden("The form expired. Reload the page and try again.".into()));
-    }
+    checked_form(&state, &jar, &headers, &body)?;
     if let Some(person) = signed_in(&state, &jar).await? {
         let entry = Entry::new().person(person.id).ip(ip);
         audit::record_for_accounts_of(&state, Event::SignOut, Some(person.id), entry).await;
