@@ -38,6 +38,17 @@ impl BearerError {
         }
     }
 
+    /// The metric label of the reason.
+    pub fn label(self) -> &'static str {
+        match self {
+            BearerError::Missing => "missing",
+            BearerError::Invalid => "invalid",
+            BearerError::Expired => "expired",
+            BearerError::Revoked => "revoked",
+            BearerError::Storage => "storage",
+        }
+    }
+
     /// The `WWW-Authenticate` challenge.
     pub fn challenge(self) -> String {
         match self {
@@ -60,7 +71,16 @@ pub fn token_of<'a>(headers: &'a HeaderMap, params: &'a Params) -> Option<&'a st
     from_header.or_else(|| params.get("access_token")).filter(|t| !t.is_empty())
 }
 
+/// Checks a request's access token; a refusal is counted by reason (`wsoauth_bearer_failures_total`).
 pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
+    let checked = check(state, token).await;
+    if let Err(error) = checked {
+        crate::observe::bearer_failure(error.label());
+    }
+    checked
+}
+
+async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
     let mut verified = state.keys().verify(token, &state.public_url, state.now());
     // A key id we do not know may have been rotated in on another node: read the keys again (at most every 5 s).

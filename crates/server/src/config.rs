@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 use thiserror::Error;
 use wsoauth_domain::duration::{DurationError, parse_seconds};
@@ -90,6 +90,18 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+    /// Log lines on standard error: `text` for people, `json` (one object per line) for log collectors
+    /// [default: text].
+    #[arg(long, env = "WSOAUTH_LOG_FORMAT", global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod jwt;
 pub mod limits;
 mod oauth;
+pub mod observe;
 mod pages;
 pub mod params;
 pub mod password;

@@ -2,7 +2,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use wsoauth_domain::SystemClock;
 use wsoauth_server::cli;
 use wsoauth_server::config::{Cli, Command};
@@ -10,10 +9,7 @@ use wsoauth_server::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("WSOAUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    wsoauth_server::observe::init_logging(args.config.log_format.unwrap_or_default());
     let settings = match args.config.resolve() {
         Ok(settings) => settings,
         Err(error) => {

@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::jwt::{KeyError, KeySet, SigningKey};
 use crate::password::{PasswordError, Passwords};
 use crate::state::{AppState, Shared};
-use crate::{admin, api, oauth, pages};
+use crate::{admin, api, oauth, observe, pages};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -60,6 +60,7 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
         keys: std::sync::RwLock::new(Arc::new(keys)),
         keys_loaded_at: std::sync::atomic::AtomicI64::new(now),
         passwords,
+        metrics: crate::observe::Metrics::new(),
     }))
 }
 
@@ -130,6 +131,9 @@ pub fn router(state: Shared) -> Router {
         .route("/.well-known/jwks.json", get(oauth::discovery::jwks))
         .route("/api/oauth2", get(api::dispatch).post(api::dispatch))
         .route("/api/oauth2/", get(api::dispatch).post(api::dispatch))
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
         .fallback(|| async { crate::web::PageError::NotFound })
         .layer(header_layer(
             header::CONTENT_SECURITY_POLICY,
@@ -140,6 +144,8 @@ pub fn router(state: Shared) -> Router {
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        // outermost: the request id, metrics and access log see every answer, the headers above included
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
         .with_state(state)
 }
 
@@ -185,6 +191,7 @@ fn spawn_purger(state: Shared) {
             }
             state.reload_keys_if_older_than(30).await;
             state.limits.prune(state.now());
+            state.metrics.upkeep();
         }
     });
 }

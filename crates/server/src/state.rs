@@ -30,6 +30,8 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
     pub secure_cookies: bool,
+    /// This server's metrics (`/metrics`): its own recorder, not the process-wide one.
+    pub metrics: crate::observe::Metrics,
 }
 
 /// Digest domains: a secret of one kind can never be presented as another.

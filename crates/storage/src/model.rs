@@ -212,3 +212,13 @@ pub struct Viewer {
     /// Owners and account admins see every project of the account.
     pub admin: bool,
 }
+
+/// A snapshot of the database connection pool (for the `/metrics` gauges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open now, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}

@@ -16,6 +16,7 @@ use super::client::authenticate;
 use super::error::no_store;
 use crate::audit::{self, Entry, Event};
 use crate::jwt::Claims;
+use crate::observe;
 use crate::params::Params;
 use crate::state::{AppState, Shared, purpose};
 
@@ -32,7 +33,11 @@ pub async fn refresh(State(state): State<Shared>, uri: Uri, headers: HeaderMap, 
 async fn respond(state: &AppState, uri: Uri, headers: HeaderMap, body: Bytes, default_grant: Option<&str>) -> Response {
     match issue(state, uri, headers, body, default_grant).await {
         Ok(tokens) => (no_store(), Json(tokens)).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => {
+            let endpoint = if default_grant.is_some() { "refresh" } else { "token" };
+            observe::token_failure(endpoint, error.body.error.as_str());
+            error.into_response()
+        }
     }
 }
 
@@ -71,6 +76,7 @@ async fn issue(
         let digest = state.digest(purpose::CODE, code);
         let exchanged = state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await;
         if let Err(ExchangeError::Replayed) = &exchanged {
+            observe::code_replayed();
             audit::code_replayed(state, &app.client_id, &digest).await;
         }
         let grant = exchanged.map_err(|error| {
@@ -95,6 +101,7 @@ async fn issue(
             }
         })?;
         let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
+        observe::token_issued("authorization_code");
         let detail = format!("grant {}, scopes: {}", grant.id, grant.scopes);
         audit::record(
             state,
@@ -118,6 +125,8 @@ async fn issue(
     match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next).await {
         Ok(grant) => {
             let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
+            observe::token_issued("refresh_token");
+            observe::refresh("rotated");
             let detail = format!("grant {}, generation {}", grant.id, grant.generation);
             audit::record(
                 state,
@@ -129,6 +138,7 @@ async fn issue(
         }
         Err(RefreshError::Rotated(rotation)) => reused(state, &app.client_id, presented, &rotation, now).await,
         Err(error) => {
+            observe::refresh("refused");
             tracing::info!(client_id = %app.client_id, reason = %error, "refresh token refused");
             Err(match error {
                 RefreshError::Unknown => OAuthResponseError::invalid_grant("Refresh token is invalid"),
@@ -173,9 +183,15 @@ async fn reused(
     {
         tracing::info!(client_id, grant = rotation.grant.id, "rotated refresh token within the grace window");
         let again = next_refresh_token(state, presented, &rotation.nonce);
-        return tokens(state, client_id, &rotation.grant, again, rotation.rotated_at, now).await;
+        let issued = tokens(state, client_id, &rotation.grant, again, rotation.rotated_at, now).await;
+        if issued.is_ok() {
+            observe::refresh("grace");
+        }
+        return issued;
     }
     state.store.revoke_grant(rotation.grant.id, now).await?;
+    observe::refresh("refused");
+    observe::refresh_reused();
     tracing::warn!(client_id, grant = rotation.grant.id, "refresh token reuse detected: the grant is revoked");
     let detail =
         format!("generation {} presented again; grant {} revoked", rotation.token_generation, rotation.grant.id);

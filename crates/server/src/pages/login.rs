@@ -65,6 +65,7 @@ pub async fn submit(
         Ok(attempt) => attempt,
         Err(blocked) => {
             tracing::info!(retry_after = blocked.retry_after, "sign-in refused: too many failed attempts");
+            crate::observe::sign_in("blocked");
             let error = format!("Too many failed sign-in attempts. Please try again in {}.", blocked.wait_text());
             let mut page = form(&state, jar, StatusCode::TOO_MANY_REQUESTS, next, email, Some(error));
             page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(blocked.retry_after));
@@ -79,6 +80,7 @@ pub async fn submit(
     match person.filter(|_| ok) {
         Some(person) => {
             tracing::info!(person = person.id, "signed in");
+            crate::observe::sign_in("ok");
             audit::record_for_accounts_of(&state, Event::SignIn, target, Entry::new().person(person.id).ip(ip)).await;
             attempt.succeeded();
             let jar = start_session(&state, jar, &person).await?;
@@ -86,6 +88,7 @@ pub async fn submit(
         }
         None => {
             tracing::info!("sign-in failed");
+            crate::observe::sign_in("failed");
             let tried = Entry::new().ip(ip).detail(audit::email_tried(&email));
             audit::record_for_accounts_of(&state, Event::SignInFailed, target, tried).await;
             let error = Some("Wrong email or password.".to_owned());

@@ -15,6 +15,7 @@ mod demo;
 mod flow;
 mod keys;
 mod limits;
+mod observe;
 mod pages;
 mod pkce;
 mod reuse;

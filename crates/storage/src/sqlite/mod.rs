@@ -116,6 +116,20 @@ impl Store {
         Ok(())
     }
 
+    /// The connection pool right now: open connections, idle ones and the most it may open.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// Closes the pool: waits for connections in use, after which every query fails (`ping` too).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     // ---- settings -------------------------------------------------------------------------------------------
 
     /// The stored value of `name`, storing `value` first if there is none (first writer wins, on every node).

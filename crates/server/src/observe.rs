@@ -1,0 +1,335 @@
+//! Observing the server: `/metrics` (Prometheus text), `/healthz` and `/readyz`, a request id and one access
+//! log line per request, and the log format (text or JSON lines).
+//!
+//! Every server keeps its own Prometheus recorder in its state, never the process-wide one: the middleware
+//! [`track`] makes it the local recorder while the request's handler runs (on every poll, whichever thread polls
+//! it), so the `metrics` macros in handlers count into the server that answers. Several servers in one process
+//! (the tests) therefore each see only their own counts. Code outside a request (the purger, the CLI) records
+//! into the process-wide recorder, which is none: those counts are dropped.
+//!
+//! Labels never hold what a client sent as is: the route is the matched template (`/oauth2/token`, never the
+//! URI with its query), the method one of the standard ones or `other`, the reasons fixed names.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use serde_json::json;
+use tracing::Instrument;
+use wsoauth_domain::secret::random_hex;
+
+use crate::config::LogFormat;
+use crate::state::Shared;
+
+/// The request id header, read from the request (when sane) and always set on the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Upper bounds of the request latency histogram, in seconds (a sign-in's Argon2 takes some 0.1 s).
+const LATENCY_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// One server's metrics: its recorder and the handle that renders it.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), &LATENCY_BUCKETS)
+            .expect("the latency buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        let metrics = Metrics { recorder, handle };
+        metrics.record(describe);
+        metrics
+    }
+
+    /// Runs `f` with this server's recorder as the one the `metrics` macros record into.
+    pub fn record<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// The Prometheus text exposition of everything recorded so far.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Moves recent histogram samples into their buckets (rendering does it too); call it now and then so an
+    /// unscraped server does not keep every sample.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+fn describe() {
+    metrics::describe_counter!("http_requests_total", "HTTP requests answered, by matched route, method and status");
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer a request (until the response head), by matched route and method"
+    );
+    metrics::describe_counter!(
+        "wsoauth_tokens_issued_total",
+        "Token pairs issued, by grant_type (authorization_code or refresh_token)"
+    );
+    metrics::describe_counter!(
+        "wsoauth_token_refreshes_total",
+        "Refresh grants by result: rotated (a new pair), grace (the same new pair again after a lost response), \
+         refused (unknown, expired, revoked, reused or another client's refresh token)"
+    );
+    metrics::describe_counter!(
+        "wsoauth_token_failures_total",
+        "Failed requests at /oauth2/token and /oauth2/refresh, by endpoint (token or refresh) and OAuth error code"
+    );
+    metrics::describe_counter!(
+        "wsoauth_code_replays_total",
+        "Authorization codes presented again (each revokes its grant)"
+    );
+    metrics::describe_counter!(
+        "wsoauth_refresh_token_reuse_total",
+        "Rotated refresh tokens presented again outside the grace window (each revokes its grant)"
+    );
+    metrics::describe_counter!(
+        "wsoauth_bearer_failures_total",
+        "Refused access tokens at /oauth2/resource and /api/oauth2, by reason (missing, invalid, expired, revoked, \
+         storage)"
+    );
+    metrics::describe_counter!("wsoauth_sign_ins_total", "Sign-ins on the login page, by result (ok, failed, blocked)");
+    metrics::describe_gauge!("wsoauth_db_pool_connections", "Database connections open (idle or in use)");
+    metrics::describe_gauge!("wsoauth_db_pool_idle_connections", "Database connections open and idle");
+    metrics::describe_gauge!("wsoauth_db_pool_max_connections", "The most database connections the pool opens");
+    metrics::describe_gauge!("wsoauth_signing_keys_loaded", "Token signing keys loaded (the active one and older)");
+    metrics::describe_gauge!("wsoauth_build_info", "Always 1; the version label is the server's version");
+}
+
+// ---- domain counters: they count into the recorder of the request being served ------------------------------
+
+/// A token pair issued for `grant_type` (`authorization_code` or `refresh_token`).
+pub fn token_issued(grant_type: &'static str) {
+    metrics::counter!("wsoauth_tokens_issued_total", "grant_type" => grant_type).increment(1);
+}
+
+/// A refresh grant's outcome: `rotated`, `grace` or `refused`.
+pub fn refresh(result: &'static str) {
+    metrics::counter!("wsoauth_token_refreshes_total", "result" => result).increment(1);
+}
+
+/// A failed token-endpoint request: `endpoint` is `token` or `refresh`, `error` the RFC 6749 error code.
+pub fn token_failure(endpoint: &'static str, error: &'static str) {
+    metrics::counter!("wsoauth_token_failures_total", "endpoint" => endpoint, "error" => error).increment(1);
+}
+
+pub fn code_replayed() {
+    metrics::counter!("wsoauth_code_replays_total").increment(1);
+}
+
+pub fn refresh_reused() {
+    metrics::counter!("wsoauth_refresh_token_reuse_total").increment(1);
+}
+
+/// A refused access token: `missing`, `invalid`, `expired`, `revoked` or `storage`.
+pub fn bearer_failure(reason: &'static str) {
+    metrics::counter!("wsoauth_bearer_failures_total", "reason" => reason).increment(1);
+}
+
+/// A sign-in: `ok`, `failed` (wrong email or password) or `blocked` (over a brute-force limit).
+pub fn sign_in(result: &'static str) {
+    metrics::counter!("wsoauth_sign_ins_total", "result" => result).increment(1);
+}
+
+// ---- the middleware ------------------------------------------------------------------------------------------
+
+/// Whether a client's `X-Request-Id` is kept: 1 to 64 characters of `[A-Za-z0-9._-]`.
+pub fn sane_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A fixed label for the method: a client cannot make up new label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Around every request: the request id (the client's when sane, else a new one) in a `request` span and in
+/// the `X-Request-Id` response header; this server's recorder for the handler; then the request counter, the
+/// latency histogram and one access log line (method, route, status, latency; never the query, headers or body).
+pub async fn track(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| sane_request_id(value))
+        .map(str::to_owned)
+        .unwrap_or_else(|| random_hex(state.random.as_ref(), 16));
+    // unmatched paths (404s) share one label: the raw path may be anything a client makes up
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = method_label(request.method());
+    let span = tracing::info_span!("request", request_id = %id);
+    let metrics = &state.metrics;
+    let handler = std::pin::pin!(next.run(request));
+    let mut response = WithRecorder { metrics, inner: handler }.instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.record(|| {
+        metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
+            .increment(1);
+        metrics::histogram!("http_request_duration_seconds", "route" => route.clone(), "method" => method)
+            .record(elapsed.as_secs_f64());
+    });
+    span.in_scope(|| {
+        tracing::info!(
+            target: "access",
+            method,
+            route = %route,
+            status,
+            latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// A future polled with a server's recorder as the local one (metrics' local recorder is per thread and per
+/// call, so it is set again on every poll).
+struct WithRecorder<'a, F> {
+    metrics: &'a Metrics,
+    inner: F,
+}
+
+impl<F: Future + Unpin> Future for WithRecorder<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        this.metrics.record(|| Pin::new(&mut this.inner).poll(cx))
+    }
+}
+
+// ---- endpoints -----------------------------------------------------------------------------------------------
+
+fn no_store() -> [(HeaderName, HeaderValue); 1] {
+    [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
+}
+
+/// `GET /metrics`: this server's metrics in the Prometheus text format; the pool and key gauges are read now.
+pub async fn metrics(State(state): State<Shared>) -> Response {
+    let pool = state.store.pool_stats();
+    let keys = state.keys().all.len();
+    state.metrics.record(|| {
+        metrics::gauge!("wsoauth_db_pool_connections").set(f64::from(pool.size));
+        metrics::gauge!("wsoauth_db_pool_idle_connections").set(f64::from(pool.idle));
+        metrics::gauge!("wsoauth_db_pool_max_connections").set(f64::from(pool.max));
+        metrics::gauge!("wsoauth_signing_keys_loaded").set(keys as f64);
+        metrics::gauge!("wsoauth_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    });
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    (no_store(), [content_type], state.metrics.render()).into_response()
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Response {
+    (no_store(), axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+/// `GET /readyz`: 200 while the database answers (within 2 s) and a signing key is loaded; else 503 naming the
+/// failed check. The reason is logged, not answered.
+pub async fn readyz(State(state): State<Shared>) -> Response {
+    let database = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "not ready: the database does not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer within 2 s");
+            false
+        }
+    };
+    let keys = !state.keys().all.is_empty();
+    let word = |ok: bool| if ok { "ok" } else { "failed" };
+    let body = json!({
+        "status": if database && keys { "ok" } else { "unavailable" },
+        "checks": {"database": word(database), "signing_keys": word(keys)},
+    });
+    let status = if database && keys { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, no_store(), axum::Json(body)).into_response()
+}
+
+// ---- logging -------------------------------------------------------------------------------------------------
+
+/// Sets up the log lines on standard error: the `WSOAUTH_LOG` filter (`info` by default), as text or as one
+/// JSON object per line (the event's fields at the top level, the request's span with its `request_id` under
+/// `span`).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WSOAUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(true).with_span_list(false).with_ansi(false).init()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_plain_tokens() {
+        for id in ["a", "abc-DEF_123.x", &"x".repeat(64), "0f8e7c6a-1b2c-4d5e-8f90-123456789abc"] {
+            assert!(sane_request_id(id), "{id}");
+        }
+        for id in ["", &"x".repeat(65), "a b", "a/b", "a\nb", "é", "id;drop", "a=b", "tok%20en"] {
+            assert!(!sane_request_id(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+
+    #[test]
+    fn each_recorder_counts_alone() {
+        let (one, two) = (Metrics::new(), Metrics::new());
+        one.record(|| token_issued("authorization_code"));
+        one.record(|| token_issued("authorization_code"));
+        two.record(|| sign_in("ok"));
+        token_issued("refresh_token"); // no local recorder: dropped
+        let (one, two) = (one.render(), two.render());
+        assert!(one.contains(r#"wsoauth_tokens_issued_total{grant_type="authorization_code"} 2"#), "{one}");
+        assert!(!one.contains(r#"grant_type="refresh_token""#) && !one.contains("wsoauth_sign_ins_total{"), "{one}");
+        assert!(two.contains(r#"wsoauth_sign_ins_total{result="ok"} 1"#), "{two}");
+        assert!(!two.contains("wsoauth_tokens_issued_total{"), "{two}");
+    }
+}
