@@ -71,6 +71,9 @@ async fn migrations_are_idempotent_and_reopen_keeps_data() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(again.count_accounts().await.unwrap(), 1);
     assert!(Store::open("postgres-nope").await.is_err());
+    // an error about the URL never shows a password
+    let error = Store::open("postgres://alice:s3cret@db.example/wsoauth").await.unwrap_err().to_string();
+    assert!(!error.contains("s3cret") && error.contains("db.example"), "{error}");
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ impl Store {
                 .strip_prefix("sqlite://")
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .filter(|path| !path.is_empty())
-                .ok_or_else(|| StorageError::BadUrl(url.to_owned()))?;
+                .ok_or_else(|| StorageError::BadUrl(redact_url(url)))?;
             let path = path.split('?').next().unwrap_or(path);
             if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)
@@ -735,6 +735,14 @@ async fn insert_refresh(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A database URL fit for an error message: any `user:password@` part is replaced.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://***@{}", &url[..scheme_end], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
 }
 
 fn conflict(error: sqlx::Error, what: &'static str) -> StorageError {
