@@ -226,3 +226,11 @@ pub async fn demo(settings: Settings, command: DemoCommand) -> Result<(), CliErr
     println!("Their password (shown only now): {}", seeded.password);
     Ok(())
 }
+
+pub async fn migrate(settings: Settings) -> Result<(), CliError> {
+    // opening the store applies every missing migration
+    let state = state(settings).await?;
+    let versions = state.store.schema_versions().await?;
+    println!("{}", json!({"schema_versions": versions}));
+    Ok(())
+}

@@ -124,6 +124,9 @@ pub enum Command {
     /// Sample data to try the API with.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Bring the database schema up to date and print the applied versions (`serve` and every command do this by
+    /// themselves; this is for scripts that migrate before starting servers).
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

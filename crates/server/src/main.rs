@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
         Command::App(command) => cli::app(settings, command).await,
         Command::Keys(command) => cli::keys(settings, command).await,
         Command::Demo(command) => cli::demo(settings, command).await,
+        Command::Migrate => cli::migrate(settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

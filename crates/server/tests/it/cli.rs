@@ -849,3 +849,29 @@ async fn serve_uses_configured_token_lifetimes() {
         assert!(tokens["refresh_token"].is_string(), "{tokens}");
     }
 }
+
+#[test]
+fn migrate_applies_the_schema_and_says_which_versions() {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}", dir.join("migrated/x.db").display());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"))
+        .args(["migrate", "--database-url", &url])
+        .env_remove("WSOAUTH_CONFIG")
+        .env_remove("WSOAUTH_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let versions: Vec<i64> =
+        answer["schema_versions"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert_eq!(versions.first(), Some(&1));
+    assert!(versions.len() >= 5 && versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    assert!(dir.join("migrated/x.db").exists());
+    // a second run changes nothing and says the same
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"))
+        .args(["migrate", "--database-url", &url])
+        .env_remove("WSOAUTH_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&again.stdout).unwrap(), answer);
+}
