@@ -70,6 +70,10 @@ impl Store {
         // An in-memory database lives in one connection; a file is shared by a small pool (one writer at a time).
         let max = if memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
+            // No ping before handing out a connection: an SQLite connection is a file handle in this process and
+            // cannot go stale the way a network connection can, and the ping is one more round trip to the
+            // connection's worker thread (two context switches) in front of every query.
+            .test_before_acquire(false)
             .max_connections(max)
             .min_connections(if memory { 1 } else { 0 })
             .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
@@ -829,4 +833,29 @@ fn grant_from(row: &SqliteRow) -> Result<Grant, StorageError> {
 
 fn uris_to_json(uris: &[String]) -> String {
     serde_json::Value::from(uris.to_vec()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every query on a file database goes straight to a pooled connection, without a ping first (a round trip
+    /// to the connection's thread), and the pool still serves many concurrent queries.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pooled_connections_are_handed_out_without_a_ping() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-pool-{}", std::process::id()));
+        let store = Store::open(&format!("sqlite://{}", dir.join("pool.db").display())).await.unwrap();
+        assert!(!store.pool.options().get_test_before_acquire());
+        let queries: Vec<_> = (0..64)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.count_accounts().await })
+            })
+            .collect();
+        for query in queries {
+            assert_eq!(query.await.unwrap().unwrap(), 0);
+        }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
