@@ -45,6 +45,7 @@ pub struct AuditEvent {
 impl Store {
     /// Records an event; returns its id.
     pub async fn record_audit(&self, event: &NewAuditEvent) -> Result<i64, StorageError> {
+        let _writing = self.writer.lock().await;
         Ok(sqlx::query_scalar(
             "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
              SELECT ?1, ?2, k.account_id, k.person_id, \
