@@ -107,11 +107,14 @@ print(json.dumps({"name": "start-up", "kind": "info", "first_ms": first["ms"], "
 
     say "$label: preparing (admin CLI: app, demo data; pages: sign-in, consent, codes, tokens)"
     local app
-    app=$("$BIN" app create --database-url "$url" --name "Bench" --redirect-uri "$BENCH_REDIRECT" --json 2>/dev/null)
+    app=$(WSOAUTH_LOG=warn "$BIN" app create --database-url "$url" --name "Bench" \
+        --redirect-uri "$BENCH_REDIRECT" --json)
     BENCH_CLIENT_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
     BENCH_CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
     export BENCH_CLIENT_ID BENCH_CLIENT_SECRET
-    "$BIN" demo seed --database-url "$url" 2>/dev/null | head -1
+    local seeded
+    seeded=$(WSOAUTH_LOG=warn "$BIN" demo seed --database-url "$url")
+    echo "${seeded%%$'\n'*}"
     # one port for every start of this database: the issuer (and so every token) is tied to it
     local port
     port=$("${HELPER[@]}" port)
