@@ -10,18 +10,6 @@ use crate::common::*;
 
 const PASSWORD: &str = "member-password";
 
-/// The keys of a JSON object, sorted.
-fn keys(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> =
-        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().map(String::as_str).collect();
-    keys.sort();
-    keys
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("string id in {value}")).to_owned()
-}
-
 fn texts(comments: &Value) -> Vec<&str> {
     comments
         .as_array()

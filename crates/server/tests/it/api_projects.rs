@@ -8,24 +8,6 @@ use wsoauth_storage::Role;
 
 use crate::common::*;
 
-/// The keys of a JSON object, sorted.
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
-    keys.sort();
-    keys
-}
-
-fn sorted(keys: &[&str]) -> Vec<String> {
-    let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    keys.sort();
-    keys
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("string id in {value}")).to_owned()
-}
-
 /// A member of the test account who can sign in, made through `add_user` (with a team) and a password set by
 /// an operator (here: through a membership of a second account). Returns (user id, token).
 pub async fn person(server: &TestServer, owner: &str, email: &str, role: &str, group: Option<&str>) -> (i64, String) {

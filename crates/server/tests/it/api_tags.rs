@@ -8,14 +8,6 @@ use wsoauth_storage::{NewMember, Role};
 
 use crate::common::*;
 
-/// The keys of a JSON object, sorted.
-fn keys(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> =
-        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().map(String::as_str).collect();
-    keys.sort();
-    keys
-}
-
 /// The titles of a list of tags or groups.
 fn titles(list: &Value) -> Vec<&str> {
     list.as_array().unwrap_or_else(|| panic!("array: {list}")).iter().map(|x| x["title"].as_str().unwrap()).collect()

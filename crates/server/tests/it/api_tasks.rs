@@ -12,23 +12,6 @@ use wsoauth_storage::{NewTask, Role, Viewer};
 
 use crate::common::*;
 
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
-    keys.sort();
-    keys
-}
-
-fn sorted(keys: &[&str]) -> Vec<String> {
-    let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    keys.sort();
-    keys
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("string id in {value}")).to_owned()
-}
-
 fn ids(list: &Value) -> Vec<String> {
     list.as_array().unwrap_or_else(|| panic!("array: {list}")).iter().map(id).collect()
 }

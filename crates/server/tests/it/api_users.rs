@@ -8,19 +8,6 @@ use wsoauth_storage::Role;
 use crate::api_projects::person;
 use crate::common::*;
 
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
-    keys.sort();
-    keys
-}
-
-fn sorted(keys: &[&str]) -> Vec<String> {
-    let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    keys.sort();
-    keys
-}
-
 const USER_KEYS: [&str; 10] =
     ["id", "first_name", "last_name", "name", "title", "rate", "group", "department", "role", "email"];
 

@@ -410,3 +410,23 @@ pub fn query_param(url: &str, key: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
+
+/// The keys of a JSON object, sorted.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> =
+        value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+/// Key names, sorted, to compare with `keys`.
+pub fn sorted(keys: &[&str]) -> Vec<String> {
+    let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+/// The string `id` of an API object.
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().unwrap_or_else(|| panic!("string id in {value}")).to_owned()
+}
