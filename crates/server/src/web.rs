@@ -148,6 +148,9 @@ pub enum PageError {
 
 impl From<wsoauth_storage::StorageError> for PageError {
     fn from(error: wsoauth_storage::StorageError) -> Self {
+        if let wsoauth_storage::StorageError::Unstorable(_) = error {
+            return PageError::BadRequest("The request contains characters that cannot be stored.".into());
+        }
         tracing::error!(%error, "storage failure on a page");
         PageError::Internal
     }

@@ -6,17 +6,32 @@ use crate::model::Rotation;
 #[derive(Debug, Error)]
 pub enum StorageError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// A value the database cannot hold, such as text with a NUL character (PostgreSQL refuses it; the caller's
+    /// input was bad, so callers answer it as a bad request).
+    #[error("the database cannot store this value: {0}")]
+    Unstorable(sqlx::Error),
     #[error("migration {version} failed: {source}")]
     Migration { version: i64, source: sqlx::Error },
-    #[error("invalid database URL {0:?}: use sqlite://PATH (or sqlite::memory:)")]
+    #[error("invalid database URL {0:?}: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB")]
     BadUrl(String),
+    #[error("could not connect to {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
     #[error("could not create the database folder {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
     #[error("{0} already exists")]
     Conflict(&'static str),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        // 22021: character_not_in_repertoire (a NUL in text); 22P05: untranslatable_character.
+        let unstorable =
+            error.as_database_error().and_then(|db| db.code()).is_some_and(|c| c == "22021" || c == "22P05");
+        if unstorable { StorageError::Unstorable(error) } else { StorageError::Database(error) }
+    }
 }
 
 /// Why an authorization code was not exchanged.

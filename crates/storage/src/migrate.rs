@@ -11,3 +11,14 @@ pub const SQLITE: &[(i64, &str)] = &[
     (13, include_str!("../migrations/sqlite/0013_audit.sql")),
     (14, include_str!("../migrations/sqlite/0014_session_idle.sql")),
 ];
+
+/// (version, SQL) for PostgreSQL: the same versions, the same tables.
+pub const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_api.sql")),
+    (10, include_str!("../migrations/postgres/0010_oauth_security.sql")),
+    (11, include_str!("../migrations/postgres/0011_refresh_reuse.sql")),
+    (12, include_str!("../migrations/postgres/0012_consents.sql")),
+    (13, include_str!("../migrations/postgres/0013_audit.sql")),
+    (14, include_str!("../migrations/postgres/0014_session_idle.sql")),
+];

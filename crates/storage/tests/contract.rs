@@ -1,5 +1,6 @@
 //! The storage contract: what every backend must do, run against SQLite (a temporary file, so connections are
-//! real and concurrent).
+//! real and concurrent) and against PostgreSQL when `WSOAUTH_TEST_POSTGRES_URL` names a server (each test in a
+//! schema of its own; without the variable the PostgreSQL half says so and passes).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -9,12 +10,15 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 struct Db {
     store: Store,
-    dir: std::path::PathBuf,
+    url: String,
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -27,8 +31,53 @@ async fn sqlite() -> Db {
     let _ = std::fs::remove_dir_all(&dir);
     let url = format!("sqlite://{}", dir.join("nested/db.sqlite").display());
     let store = Store::open(&url).await.unwrap();
-    Db { store, dir }
+    Db { store, url, dir: Some(dir) }
 }
+
+async fn postgres() -> Option<Db> {
+    let Ok(base) = std::env::var("WSOAUTH_TEST_POSTGRES_URL") else {
+        eprintln!("WSOAUTH_TEST_POSTGRES_URL is not set: the PostgreSQL half of the contract is skipped");
+        return None;
+    };
+    let url = wsoauth_storage::scratch_postgres(&base, "wsoauth_contract").await.unwrap();
+    let store = Store::open(&url).await.unwrap();
+    Some(Db { store, url, dir: None })
+}
+
+/// Each contract test, once per backend.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::sqlite().await).await;
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = super::postgres().await {
+                    super::$name(db).await;
+                }
+            })*
+        }
+    };
+}
+
+contract!(
+    migrations_are_idempotent_and_reopen_keeps_data,
+    people_are_found_by_email_in_any_case_and_unique,
+    settings_keep_the_first_value,
+    code_exchange_is_single_use_and_replay_revokes,
+    code_checks_burn_the_code,
+    rotation_moves_the_generation_once,
+    concurrent_rotations_have_one_winner,
+    deleting_an_app_ends_its_grants,
+    sessions_expire_and_end,
+    only_the_first_signing_key_is_stored,
+    purge_removes_only_what_is_dead,
+    pkce_is_checked_when_the_code_is_spent,
+);
 
 /// An account, a member and an app; returns (user_id, app_id).
 async fn fixture(store: &Store) -> (i64, i64) {
@@ -62,23 +111,21 @@ fn refresh(digest: &[u8], expires_at: i64) -> NewRefresh {
     NewRefresh { digest: digest.to_vec(), expires_at }
 }
 
-#[tokio::test]
-async fn migrations_are_idempotent_and_reopen_keeps_data() {
-    let db = sqlite().await;
+async fn migrations_are_idempotent_and_reopen_keeps_data(db: Db) {
     fixture(&db.store).await;
     db.store.migrate().await.unwrap();
-    let url = format!("sqlite://{}", db.dir.join("nested/db.sqlite").display());
-    let again = Store::open(&url).await.unwrap();
+    let again = Store::open(&db.url).await.unwrap();
+    assert_eq!(again.schema_versions().await.unwrap(), db.store.schema_versions().await.unwrap());
     assert_eq!(again.count_accounts().await.unwrap(), 1);
     assert!(Store::open("postgres-nope").await.is_err());
     // an error about the URL never shows a password
     let error = Store::open("postgres://alice:s3cret@db.example/wsoauth").await.unwrap_err().to_string();
     assert!(!error.contains("s3cret") && error.contains("db.example"), "{error}");
+    let error = Store::open("postgres://db.invalid/wsoauth?user=a&password=s3cret").await.unwrap_err().to_string();
+    assert!(!error.contains("s3cret") && error.contains("db.invalid"), "{error}");
 }
 
-#[tokio::test]
-async fn people_are_found_by_email_in_any_case_and_unique() {
-    let db = sqlite().await;
+async fn people_are_found_by_email_in_any_case_and_unique(db: Db) {
     let (user, _) = fixture(&db.store).await;
     let person = db.store.person_by_email(" ann@EXAMPLE.com ").await.unwrap().unwrap();
     assert_eq!(person.email, "ann@example.com");
@@ -89,16 +136,12 @@ async fn people_are_found_by_email_in_any_case_and_unique() {
     assert_eq!(db.store.memberships(person.id).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn settings_keep_the_first_value() {
-    let db = sqlite().await;
+async fn settings_keep_the_first_value(db: Db) {
     assert_eq!(db.store.setting_or_insert("k", b"one").await.unwrap(), b"one");
     assert_eq!(db.store.setting_or_insert("k", b"two").await.unwrap(), b"one");
 }
 
-#[tokio::test]
-async fn code_exchange_is_single_use_and_replay_revokes() {
-    let db = sqlite().await;
+async fn code_exchange_is_single_use_and_replay_revokes(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c1", app, user, 100)).await.unwrap();
     let grant = db.store.exchange_code(b"c1", app, "https://a/cb", None, 101, &refresh(b"r1", 10_000)).await.unwrap();
@@ -112,9 +155,7 @@ async fn code_exchange_is_single_use_and_replay_revokes() {
     assert!(matches!(unknown, Err(ExchangeError::Unknown)));
 }
 
-#[tokio::test]
-async fn code_checks_burn_the_code() {
-    let db = sqlite().await;
+async fn code_checks_burn_the_code(db: Db) {
     let (user, app) = fixture(&db.store).await;
     for (digest, redirect, now, want) in [
         (b"e1", "https://a/cb", 700, "expired"),
@@ -135,9 +176,7 @@ async fn code_checks_burn_the_code() {
     }
 }
 
-#[tokio::test]
-async fn rotation_moves_the_generation_once() {
-    let db = sqlite().await;
+async fn rotation_moves_the_generation_once(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
@@ -163,9 +202,7 @@ async fn rotation_moves_the_generation_once() {
     assert_eq!(last.generation, 3);
 }
 
-#[tokio::test]
-async fn concurrent_rotations_have_one_winner() {
-    let db = sqlite().await;
+async fn concurrent_rotations_have_one_winner(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
@@ -187,9 +224,7 @@ async fn concurrent_rotations_have_one_winner() {
     assert_eq!(wins, 1);
 }
 
-#[tokio::test]
-async fn deleting_an_app_ends_its_grants() {
-    let db = sqlite().await;
+async fn deleting_an_app_ends_its_grants(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     let grant = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
@@ -198,9 +233,7 @@ async fn deleting_an_app_ends_its_grants() {
     assert!(db.store.app_by_client_id("client-1").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn sessions_expire_and_end() {
-    let db = sqlite().await;
+async fn sessions_expire_and_end(db: Db) {
     fixture(&db.store).await;
     let person = db.store.person_by_email("ann@example.com").await.unwrap().unwrap();
     db.store.create_session(b"s", person.id, 100, 200).await.unwrap();
@@ -216,9 +249,7 @@ async fn sessions_expire_and_end() {
     assert!(db.store.session_person(b"s", 150, 1_000_000).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn only_the_first_signing_key_is_stored() {
-    let db = sqlite().await;
+async fn only_the_first_signing_key_is_stored(db: Db) {
     assert!(db.store.insert_first_signing_key("k1", b"der1", 1).await.unwrap());
     assert!(!db.store.insert_first_signing_key("k2", b"der2", 2).await.unwrap());
     let keys = db.store.signing_keys().await.unwrap();
@@ -226,9 +257,7 @@ async fn only_the_first_signing_key_is_stored() {
     assert_eq!(keys[0].kid, "k1");
 }
 
-#[tokio::test]
-async fn purge_removes_only_what_is_dead() {
-    let db = sqlite().await;
+async fn purge_removes_only_what_is_dead(db: Db) {
     let (user, app) = fixture(&db.store).await;
     let person = db.store.person_by_email("ann@example.com").await.unwrap().unwrap();
     db.store.create_session(b"old", person.id, 0, 50).await.unwrap();
@@ -249,9 +278,7 @@ async fn purge_removes_only_what_is_dead() {
     assert!(matches!(gone, Err(ExchangeError::Unknown)));
 }
 
-#[tokio::test]
-async fn pkce_is_checked_when_the_code_is_spent() {
-    let db = sqlite().await;
+async fn pkce_is_checked_when_the_code_is_spent(db: Db) {
     let (user, app) = fixture(&db.store).await;
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenged = |digest: &[u8]| NewCode {

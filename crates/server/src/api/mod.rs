@@ -55,6 +55,9 @@ impl From<ApiErrorCode> for Failure {
 
 impl From<StorageError> for Failure {
     fn from(error: StorageError) -> Self {
+        if let StorageError::Unstorable(_) = error {
+            return ApiErrorCode::FieldInvalid.into();
+        }
         tracing::error!(%error, "storage failure in an API action");
         Failure::Internal
     }

@@ -82,6 +82,9 @@ impl IntoResponse for OAuthResponseError {
 
 impl From<wsoauth_storage::StorageError> for OAuthResponseError {
     fn from(error: wsoauth_storage::StorageError) -> Self {
+        if let wsoauth_storage::StorageError::Unstorable(_) = error {
+            return Self::invalid_request("a parameter holds characters that cannot be stored");
+        }
         tracing::error!(%error, "storage failure on an OAuth endpoint");
         Self::server_error()
     }

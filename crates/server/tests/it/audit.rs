@@ -88,9 +88,16 @@ fn wsoauth(server: &TestServer, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Every byte of the database (the file and its write-ahead log).
+/// Every byte of the database: the file and its write-ahead log, or on PostgreSQL a `pg_dump` of its schema.
 fn database_bytes(server: &TestServer) -> Vec<u8> {
     let url = &server.state().settings.database_url;
+    if let Some((base, schema)) = url.split_once("?options[search_path]=") {
+        let dump = std::process::Command::new("pg_dump").args(["--data-only", "--schema", schema, base]).output();
+        let dump = dump.expect("pg_dump runs");
+        assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+        assert!(dump.stdout.len() > 1000);
+        return dump.stdout;
+    }
     let path = url.strip_prefix("sqlite://").unwrap();
     let mut bytes = std::fs::read(path).unwrap();
     if let Ok(wal) = std::fs::read(format!("{path}-wal")) {

@@ -1,4 +1,5 @@
-//! The test harness: a real wsoauth server on 127.0.0.1:0 with a temporary SQLite file, a manual clock, cheap
+//! The test harness: a real wsoauth server on 127.0.0.1:0 with a temporary SQLite file (or, with
+//! `WSOAUTH_TEST_BACKEND=postgres`, a PostgreSQL schema of its own), a manual clock, cheap
 //! Argon2 parameters, one account with an owner and a registered app; and HTTP helpers that walk the pages the
 //! way a browser does (cookies kept, redirects not followed).
 
@@ -54,6 +55,15 @@ pub fn temp_dir() -> PathBuf {
     dir
 }
 
+/// An empty PostgreSQL database (a schema of its own) when the tests are asked to run on PostgreSQL.
+pub async fn postgres_database() -> Option<String> {
+    if std::env::var("WSOAUTH_TEST_BACKEND").ok()? != "postgres" {
+        return None;
+    }
+    let base = std::env::var("WSOAUTH_TEST_POSTGRES_URL").expect("WSOAUTH_TEST_POSTGRES_URL names the server");
+    Some(wsoauth_storage::scratch_postgres(&base, "wsoauth_it").await.expect("a scratch schema"))
+}
+
 pub fn test_settings(dir: &std::path::Path) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
@@ -69,11 +79,18 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts a server with settings changed by `tweak`.
+    /// Starts a server with settings changed by `tweak`. With `WSOAUTH_TEST_BACKEND=postgres` (and
+    /// `WSOAUTH_TEST_POSTGRES_URL`), a server left on the default database gets an empty PostgreSQL schema instead.
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = temp_dir();
         let mut settings = test_settings(&dir);
+        let default_database = settings.database_url.clone();
         tweak(&mut settings);
+        if settings.database_url == default_database
+            && let Some(url) = postgres_database().await
+        {
+            settings.database_url = url;
+        }
         let clock = Arc::new(ManualClock::new(START));
         let running = spawn(settings, clock.clone()).await.expect("server starts");
         let state = running.state.clone();

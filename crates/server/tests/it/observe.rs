@@ -174,8 +174,9 @@ async fn metrics_count_routes_tokens_and_failures() {
     expect(&text, "wsoauth_sign_ins_total", &[("result", "ok")], 3.0);
     expect(&text, "wsoauth_sign_ins_total", &[("result", "failed")], 1.0);
     // gauges read at scrape time
-    expect(&text, "wsoauth_db_pool_max_connections", &[], 8.0);
-    assert!(sample(&text, "wsoauth_db_pool_connections", &[]).is_some_and(|n| (1.0..=8.0).contains(&n)), "{text}");
+    let max = if server.state().settings.database_url.starts_with("postgres") { 16.0 } else { 8.0 };
+    expect(&text, "wsoauth_db_pool_max_connections", &[], max);
+    assert!(sample(&text, "wsoauth_db_pool_connections", &[]).is_some_and(|n| (1.0..=max).contains(&n)), "{text}");
     assert!(sample(&text, "wsoauth_db_pool_idle_connections", &[]).is_some(), "{text}");
     expect(&text, "wsoauth_signing_keys_loaded", &[], 1.0);
     assert!(text.contains("# HELP wsoauth_tokens_issued_total"), "{text}");

@@ -1,12 +1,13 @@
 //! Tasks, subtasks and sub-subtasks, with what task lists show beside them (subscribers, relations). Lists are one
 //! query for the tasks and one per kind of extra for all listed ids, assembled by the caller. The ids travel as
-//! one JSON array: each extra query is driven from `json_each` (`CROSS JOIN` fixes it as the outer loop), so the
-//! array is parsed once; as the inner side of a join SQLite would parse it again for every row.
+//! one JSON array: each extra query is driven from `json_each` (`CROSS JOIN` fixes it as the outer loop on SQLite,
+//! with the join conditions in `WHERE` so PostgreSQL reads the same text), so the array is parsed once; as the
+//! inner side of a join SQLite would parse it again for every row.
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row};
+use crate::db::{Backend, DbRow, impl_for_tx, on_db};
+use sqlx::AssertSqlSafe;
 use wsoauth_domain::dates::date_start_unix;
 use wsoauth_domain::filter::{Condition, DateField, DateOp, Expr, IntField, NameOp};
 
@@ -225,8 +226,8 @@ pub struct TaskLink {
 
 /// The ancestors (parent, top-level task) of `t` must not be hidden from the viewer either (`?2` = user id).
 const VISIBLE_ANCESTORS: &str = "NOT EXISTS (SELECT 1 FROM tasks an WHERE an.id IN (t.parent_id, t.top_id) \
-     AND an.id <> t.id AND an.hidden = 1 AND an.author_id IS NOT ?2 AND NOT EXISTS \
-     (SELECT 1 FROM task_visibility anv WHERE anv.task_id = an.id AND anv.user_id = ?2))";
+     AND an.id <> t.id AND an.hidden = 1 AND an.author_id IS DISTINCT FROM $2 AND NOT EXISTS \
+     (SELECT 1 FROM task_visibility anv WHERE anv.task_id = an.id AND anv.user_id = $2))";
 
 const TASK_COLUMNS: &str = "t.id, t.project_id, p.name AS project_name, p.status AS project_status, t.parent_id, \
      COALESCE(t.top_id, t.id) AS top_id, t.depth, t.name, t.text, t.status, t.priority, \
@@ -261,7 +262,7 @@ impl Sql {
     fn arg(&mut self, arg: Arg) -> &mut Self {
         self.args.push(arg);
         let n = self.args.len() + 3;
-        self.text.push_str(&format!("?{n}"));
+        self.text.push_str(&format!("${n}"));
         self
     }
 
@@ -289,21 +290,34 @@ impl Sql {
         }
         self.push(")");
     }
-
-    fn query(&self, viewer: &Viewer) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-        let mut query = sqlx::query(AssertSqlSafe(self.text.as_str()))
-            .bind(viewer.account_id)
-            .bind(viewer.user_id)
-            .bind(viewer.admin);
-        for arg in &self.args {
-            query = match arg {
-                Arg::Int(value) => query.bind(*value),
-                Arg::Text(value) => query.bind(value.as_str()),
-            };
-        }
-        query
-    }
 }
+
+/// Binds a generated statement's values, for either backend.
+trait Bound<'q, DB: sqlx::Database> {
+    fn query(&'q self, viewer: &Viewer) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>;
+}
+
+macro_rules! bound {
+    ($db:ty) => {
+        impl<'q> Bound<'q, $db> for Sql {
+            fn query(&'q self, viewer: &Viewer) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+                let mut query = sqlx::query(AssertSqlSafe(self.text.as_str()))
+                    .bind(viewer.account_id)
+                    .bind(viewer.user_id)
+                    .bind(i64::from(viewer.admin));
+                for arg in &self.args {
+                    query = match arg {
+                        Arg::Int(value) => query.bind(*value),
+                        Arg::Text(value) => query.bind(value.as_str()),
+                    };
+                }
+                query
+            }
+        }
+    };
+}
+bound!(sqlx::Sqlite);
+bound!(sqlx::Postgres);
 
 /// Compiles a `search_tasks` filter into a condition on `t` with bound values (never interpolated).
 fn filter_sql(sql: &mut Sql, expr: &Expr) {
@@ -334,7 +348,7 @@ fn condition_sql(sql: &mut Sql, condition: &Condition) {
             sql.int_list(column, values);
         }
         Condition::Name { op: NameOp::Equals, value } => {
-            sql.push("t.name = ").string(value).push(" COLLATE NOCASE");
+            sql.push("lower(t.name) = lower(").string(value).push(")");
         }
         Condition::Name { op: NameOp::Has, value } => {
             sql.push("instr(lower(t.name), lower(").string(value).push(")) > 0");
@@ -380,19 +394,19 @@ fn ids_json(ids: &[i64]) -> String {
     serde_json::Value::from(ids.to_vec()).to_string()
 }
 
-fn user_at(row: &SqliteRow, prefix: &str, id_column: &str) -> Result<Option<UserBrief>, StorageError> {
-    let id: Option<i64> = row.try_get(id_column)?;
+fn user_at(row: &impl DbRow, prefix: &str, id_column: &str) -> Result<Option<UserBrief>, StorageError> {
+    let id: Option<i64> = row.col(id_column)?;
     let Some(id) = id else {
         return Ok(None);
     };
     let text = |suffix: &str| -> Result<String, StorageError> {
-        Ok(row.try_get::<Option<String>, _>(format!("{prefix}_{suffix}").as_str())?.unwrap_or_default())
+        Ok(row.col::<Option<String>>(format!("{prefix}_{suffix}").as_str())?.unwrap_or_default())
     };
     Ok(Some(UserBrief { id, email: text("email")?, first_name: text("first")?, last_name: text("last")? }))
 }
 
-fn task_from(row: &SqliteRow) -> Result<TaskRow, StorageError> {
-    let executive = if row.try_get::<i64, _>("executive_any")? != 0 {
+fn task_from(row: &impl DbRow) -> Result<TaskRow, StorageError> {
+    let executive = if row.col::<i64>("executive_any")? != 0 {
         TaskExecutive::Anyone
     } else {
         match user_at(row, "executive", "executive_id")? {
@@ -400,52 +414,52 @@ fn task_from(row: &SqliteRow) -> Result<TaskRow, StorageError> {
             None => TaskExecutive::Nobody,
         }
     };
-    let parent = match row.try_get::<Option<i64>, _>("parent_task_id")? {
+    let parent = match row.col::<Option<i64>>("parent_task_id")? {
         Some(id) => Some(TaskBrief {
             id,
-            project_id: row.try_get("project_id")?,
-            top_id: row.try_get("parent_top_id")?,
-            name: row.try_get("parent_name")?,
-            status: row.try_get("parent_status")?,
-            priority: row.try_get("parent_priority")?,
+            project_id: row.col("project_id")?,
+            top_id: row.col("parent_top_id")?,
+            name: row.col("parent_name")?,
+            status: row.col("parent_status")?,
+            priority: row.col("parent_priority")?,
         }),
         None => None,
     };
     Ok(TaskRow {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        project_name: row.try_get("project_name")?,
-        project_status: row.try_get("project_status")?,
-        parent_id: row.try_get("parent_id")?,
-        top_id: row.try_get("top_id")?,
-        depth: row.try_get("depth")?,
-        name: row.try_get("name")?,
-        text: row.try_get("text")?,
-        status: row.try_get("status")?,
-        priority: row.try_get("priority")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        project_name: row.col("project_name")?,
+        project_status: row.col("project_status")?,
+        parent_id: row.col("parent_id")?,
+        top_id: row.col("top_id")?,
+        depth: row.col("depth")?,
+        name: row.col("name")?,
+        text: row.col("text")?,
+        status: row.col("status")?,
+        priority: row.col("priority")?,
         author: user_at(row, "author", "author_id")?,
         executive,
-        date_added: row.try_get("date_added")?,
-        date_start: row.try_get("date_start")?,
-        date_end: row.try_get("date_end")?,
-        date_closed: row.try_get("date_closed")?,
-        time_start: row.try_get("time_start")?,
-        time_end: row.try_get("time_end")?,
-        max_time: row.try_get("max_time")?,
-        max_money: row.try_get("max_money")?,
-        hidden: row.try_get::<i64, _>("hidden")? != 0,
+        date_added: row.col("date_added")?,
+        date_start: row.col("date_start")?,
+        date_end: row.col("date_end")?,
+        date_closed: row.col("date_closed")?,
+        time_start: row.col("time_start")?,
+        time_end: row.col("time_end")?,
+        max_time: row.col("max_time")?,
+        max_money: row.col("max_money")?,
+        hidden: row.col::<i64>("hidden")? != 0,
         parent,
     })
 }
 
-fn brief_from(row: &SqliteRow) -> Result<TaskBrief, StorageError> {
+fn brief_from(row: &impl DbRow) -> Result<TaskBrief, StorageError> {
     Ok(TaskBrief {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        top_id: row.try_get("top_id")?,
-        name: row.try_get("name")?,
-        status: row.try_get("status")?,
-        priority: row.try_get("priority")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        top_id: row.col("top_id")?,
+        name: row.col("name")?,
+        status: row.col("status")?,
+        priority: row.col("priority")?,
     })
 }
 
@@ -457,125 +471,133 @@ fn executive_columns(executive: SetExecutive) -> (Option<i64>, i64) {
     }
 }
 
-/// Inserts one task inside a transaction (parent already checked); returns its id.
-async fn insert_task(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, new: &NewTask) -> Result<i64, StorageError> {
-    let (executive_id, executive_any) = executive_columns(new.executive);
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO tasks (account_id, project_id, parent_id, top_id, depth, name, text, status, priority, \
-         author_id, executive_id, executive_any, date_added, date_start, date_end, date_closed, max_time, \
-         max_money, hidden) VALUES (?1, ?2, ?3, (SELECT COALESCE(top_id, id) FROM tasks WHERE id = ?3), \
-         COALESCE((SELECT depth + 1 FROM tasks WHERE id = ?3), 0), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-         ?14, ?15, ?16, ?17) RETURNING id",
-    )
-    .bind(new.account_id)
-    .bind(new.project_id)
-    .bind(new.parent_id)
-    .bind(&new.name)
-    .bind(&new.text)
-    .bind(&new.status)
-    .bind(new.priority)
-    .bind(new.author_id)
-    .bind(executive_id)
-    .bind(executive_any)
-    .bind(new.date_added)
-    .bind(&new.date_start)
-    .bind(&new.date_end)
-    .bind(new.date_closed)
-    .bind(new.max_time)
-    .bind(new.max_money)
-    .bind(new.visible_to.is_some())
-    .fetch_one(&mut **tx)
-    .await?;
-    if new.parent_id.is_none() {
-        sqlx::query("UPDATE tasks SET top_id = id WHERE id = ?").bind(id).execute(&mut **tx).await?;
-    }
-    let mut subscribers = vec![new.author_id];
-    subscribers.extend(executive_id);
-    subscribers.extend(&new.subscribers);
-    link_users(tx, "task_subscribers", id, &subscribers).await?;
-    if let Some(visible_to) = &new.visible_to {
-        let mut people = vec![new.author_id];
-        people.extend(visible_to);
-        link_users(tx, "task_visibility", id, &people).await?;
-    }
-    Ok(id)
+/// Writes inside a transaction of either backend.
+trait TaskTx {
+    /// Inserts one task (parent already checked); returns its id.
+    async fn insert_task(&mut self, new: &NewTask) -> Result<i64, StorageError>;
+    /// Links members of the task's account to a task in `table` (`task_subscribers` or `task_visibility`).
+    async fn link_users(&mut self, table: &'static str, task_id: i64, user_ids: &[i64]) -> Result<(), StorageError>;
 }
 
-/// Links members of the task's account to a task in `table` (`task_subscribers` or `task_visibility`).
-async fn link_users(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    table: &'static str,
-    task_id: i64,
-    user_ids: &[i64],
-) -> Result<(), StorageError> {
-    if user_ids.is_empty() {
-        return Ok(());
+impl_for_tx! {
+    impl TaskTx {
+        async fn insert_task(&mut self, new: &NewTask) -> Result<i64, StorageError> {
+            let (executive_id, executive_any) = executive_columns(new.executive);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tasks (account_id, project_id, parent_id, top_id, depth, name, text, status, priority, \
+                 author_id, executive_id, executive_any, date_added, date_start, date_end, date_closed, max_time, \
+                 max_money, hidden) VALUES ($1, $2, $3, (SELECT COALESCE(top_id, id) FROM tasks WHERE id = $3), \
+                 COALESCE((SELECT depth + 1 FROM tasks WHERE id = $3), 0), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                 $14, $15, $16, $17) RETURNING id",
+            )
+            .bind(new.account_id)
+            .bind(new.project_id)
+            .bind(new.parent_id)
+            .bind(&new.name)
+            .bind(&new.text)
+            .bind(&new.status)
+            .bind(new.priority)
+            .bind(new.author_id)
+            .bind(executive_id)
+            .bind(executive_any)
+            .bind(new.date_added)
+            .bind(&new.date_start)
+            .bind(&new.date_end)
+            .bind(new.date_closed)
+            .bind(new.max_time)
+            .bind(new.max_money)
+            .bind(i64::from(new.visible_to.is_some()))
+            .fetch_one(&mut **self)
+            .await?;
+            if new.parent_id.is_none() {
+                sqlx::query("UPDATE tasks SET top_id = id WHERE id = $1").bind(id).execute(&mut **self).await?;
+            }
+            let mut subscribers = vec![new.author_id];
+            subscribers.extend(executive_id);
+            subscribers.extend(&new.subscribers);
+            self.link_users("task_subscribers", id, &subscribers).await?;
+            if let Some(visible_to) = &new.visible_to {
+                let mut people = vec![new.author_id];
+                people.extend(visible_to);
+                self.link_users("task_visibility", id, &people).await?;
+            }
+            Ok(id)
+        }
+
+        async fn link_users(&mut self, table: &'static str, task_id: i64, user_ids: &[i64]) -> Result<(), StorageError> {
+            if user_ids.is_empty() {
+                return Ok(());
+            }
+            let sql = format!(
+                "INSERT INTO {table} (task_id, user_id) SELECT $1, value FROM json_each($2) \
+                 WHERE value IN (SELECT u.id FROM users u JOIN tasks t ON t.account_id = u.account_id WHERE t.id = $1) \
+                 ON CONFLICT DO NOTHING"
+            );
+            sqlx::query(AssertSqlSafe(sql)).bind(task_id).bind(ids_json(user_ids)).execute(&mut **self).await?;
+            Ok(())
+        }
     }
-    let sql = format!(
-        "INSERT OR IGNORE INTO {table} (task_id, user_id) SELECT ?1, value FROM json_each(?2) \
-         WHERE value IN (SELECT u.id FROM users u JOIN tasks t ON t.account_id = u.account_id WHERE t.id = ?1)"
-    );
-    sqlx::query(AssertSqlSafe(sql)).bind(task_id).bind(ids_json(user_ids)).execute(&mut **tx).await?;
-    Ok(())
 }
 
 impl Store {
     /// The tasks the viewer may see that match `query`, oldest first. A task is visible when its project is
     /// (see `VISIBLE_PROJECT`) and neither it nor a task above it is hidden from the viewer.
     pub async fn tasks(&self, viewer: &Viewer, query: &TaskQuery<'_>) -> Result<Vec<TaskRow>, StorageError> {
-        let mut sql = Sql::default();
-        sql.push(&format!(
-            "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = ?1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} \
+        on_db!(self, pool, {
+            let mut sql = Sql::default();
+            sql.push(&format!(
+            "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} \
              AND {VISIBLE_ANCESTORS}"
         ));
-        if let Some(project) = query.project_id {
-            sql.push(" AND t.project_id = ").int(project);
-        }
-        if let Some(id) = query.id {
-            sql.push(" AND t.id = ").int(id);
-        }
-        if let Some(above) = query.below {
-            sql.push(" AND (t.parent_id = ").int(above);
-            sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(above).push("))");
-        }
-        if let Some(root) = query.subtree {
-            sql.push(" AND (t.id = ").int(root).push(" OR t.parent_id = ").int(root);
-            sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(root).push("))");
-        }
-        if query.top_level {
-            sql.push(" AND t.parent_id IS NULL");
-        }
-        if let Some(status) = query.status {
-            sql.push(" AND t.status = ").string(status);
-        }
-        if query.skip_archived {
-            sql.push(" AND p.status <> 'archive'");
-        }
-        if let Some(email) = query.author_email {
-            sql.push(" AND pa.email = ").string(email);
-        }
-        match query.executive {
-            None => {}
-            Some(any) if any.eq_ignore_ascii_case("ANY") => {
-                sql.push(" AND t.executive_any = 1");
+            if let Some(project) = query.project_id {
+                sql.push(" AND t.project_id = ").int(project);
             }
-            Some(none) if none.eq_ignore_ascii_case("NOONE") => {
-                sql.push(" AND t.executive_any = 0 AND pe.email IS NULL");
+            if let Some(id) = query.id {
+                sql.push(" AND t.id = ").int(id);
             }
-            Some(email) => {
-                sql.push(" AND t.executive_any = 0 AND pe.email = ").string(email);
+            if let Some(above) = query.below {
+                sql.push(" AND (t.parent_id = ").int(above);
+                sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(above).push("))");
             }
-        }
-        if let Some(filter) = query.filter {
-            sql.push(" AND ");
-            filter_sql(&mut sql, filter);
-        }
-        sql.push(" ORDER BY t.id");
-        if let Some(limit) = query.limit {
-            sql.push(" LIMIT ").int(limit);
-        }
-        let rows = sql.query(viewer).fetch_all(&self.pool).await?;
-        rows.iter().map(task_from).collect()
+            if let Some(root) = query.subtree {
+                sql.push(" AND (t.id = ").int(root).push(" OR t.parent_id = ").int(root);
+                sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(root).push("))");
+            }
+            if query.top_level {
+                sql.push(" AND t.parent_id IS NULL");
+            }
+            if let Some(status) = query.status {
+                sql.push(" AND t.status = ").string(status);
+            }
+            if query.skip_archived {
+                sql.push(" AND p.status <> 'archive'");
+            }
+            if let Some(email) = query.author_email {
+                sql.push(" AND pa.email = ").string(email);
+            }
+            match query.executive {
+                None => {}
+                Some(any) if any.eq_ignore_ascii_case("ANY") => {
+                    sql.push(" AND t.executive_any = 1");
+                }
+                Some(none) if none.eq_ignore_ascii_case("NOONE") => {
+                    sql.push(" AND t.executive_any = 0 AND pe.email IS NULL");
+                }
+                Some(email) => {
+                    sql.push(" AND t.executive_any = 0 AND pe.email = ").string(email);
+                }
+            }
+            if let Some(filter) = query.filter {
+                sql.push(" AND ");
+                filter_sql(&mut sql, filter);
+            }
+            sql.push(" ORDER BY t.id");
+            if let Some(limit) = query.limit {
+                sql.push(" LIMIT ").int(limit);
+            }
+            let rows = sql.query(viewer).fetch_all(pool).await?;
+            rows.iter().map(task_from).collect()
+        })
     }
 
     /// One task the viewer may see.
@@ -588,79 +610,87 @@ impl Store {
     /// sub-subtask); returns its id. The transaction takes the write lock first (`BEGIN IMMEDIATE`): a read
     /// followed by a write in a deferred one fails at once when another writer committed in between.
     pub async fn create_task(&self, new: &NewTask) -> Result<Result<i64, CreateTaskError>, StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(parent) = new.parent_id {
-            let row = sqlx::query("SELECT status, depth FROM tasks WHERE id = ? AND project_id = ? AND account_id = ?")
+        on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
+            if let Some(parent) = new.parent_id {
+                let row = sqlx::query(
+                    "SELECT status, depth FROM tasks WHERE id = $1 AND project_id = $2 AND account_id = $3",
+                )
                 .bind(parent)
                 .bind(new.project_id)
                 .bind(new.account_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some(row) = row else {
-                return Ok(Err(CreateTaskError::ParentMissing));
-            };
-            if row.try_get::<String, _>("status")? != "active" {
-                return Ok(Err(CreateTaskError::ParentClosed));
+                let Some(row) = row else {
+                    return Ok(Err(CreateTaskError::ParentMissing));
+                };
+                if row.col::<String>("status")? != "active" {
+                    return Ok(Err(CreateTaskError::ParentClosed));
+                }
+                if row.col::<i64>("depth")? >= 2 {
+                    return Ok(Err(CreateTaskError::TooDeep));
+                }
             }
-            if row.try_get::<i64, _>("depth")? >= 2 {
-                return Ok(Err(CreateTaskError::TooDeep));
-            }
-        }
-        let id = insert_task(&mut tx, new).await?;
-        tx.commit().await?;
-        Ok(Ok(id))
+            let id = tx.insert_task(new).await?;
+            tx.commit().await?;
+            Ok(Ok(id))
+        })
     }
 
     /// Inserts many tasks in one transaction (seeding, tests) without checking parents beyond their existence;
     /// returns their ids in order. A task may name an earlier one of the same call as parent only by id, so
     /// create parents in an earlier call.
     pub async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<i64>, StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut ids = Vec::with_capacity(tasks.len());
-        for new in tasks {
-            ids.push(insert_task(&mut tx, new).await?);
-        }
-        tx.commit().await?;
-        Ok(ids)
+        on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
+            let mut ids = Vec::with_capacity(tasks.len());
+            for new in tasks {
+                ids.push(tx.insert_task(new).await?);
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
     }
 
     /// Applies `changes` to a task of the account; a newly assigned executive is subscribed.
     pub async fn update_task(&self, account_id: i64, id: i64, changes: &TaskChanges) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (set_executive, executive_id, executive_any) = match changes.executive {
-            Some(executive) => {
-                let (user, any) = executive_columns(executive);
-                (true, user, any)
+        on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
+            let (set_executive, executive_id, executive_any) = match changes.executive {
+                Some(executive) => {
+                    let (user, any) = executive_columns(executive);
+                    (true, user, any)
+                }
+                None => (false, None, 0),
+            };
+            sqlx::query(
+                "UPDATE tasks SET name = COALESCE($1, name), priority = COALESCE($2, priority), \
+             executive_id = CASE WHEN $3 THEN $4 ELSE executive_id END, \
+             executive_any = CASE WHEN $3 THEN $5 ELSE executive_any END, \
+             date_start = COALESCE($6, date_start), date_end = COALESCE($7, date_end), \
+             date_closed = COALESCE($8, date_closed), max_time = COALESCE($9, max_time), \
+             max_money = COALESCE($10, max_money) WHERE id = $11 AND account_id = $12",
+            )
+            .bind(&changes.name)
+            .bind(changes.priority)
+            .bind(set_executive)
+            .bind(executive_id)
+            .bind(executive_any)
+            .bind(&changes.date_start)
+            .bind(&changes.date_end)
+            .bind(changes.date_closed)
+            .bind(changes.max_time)
+            .bind(changes.max_money)
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(user) = executive_id {
+                tx.link_users("task_subscribers", id, &[user]).await?;
             }
-            None => (false, None, 0),
-        };
-        sqlx::query(
-            "UPDATE tasks SET name = COALESCE(?1, name), priority = COALESCE(?2, priority), \
-             executive_id = CASE WHEN ?3 THEN ?4 ELSE executive_id END, \
-             executive_any = CASE WHEN ?3 THEN ?5 ELSE executive_any END, \
-             date_start = COALESCE(?6, date_start), date_end = COALESCE(?7, date_end), \
-             date_closed = COALESCE(?8, date_closed), max_time = COALESCE(?9, max_time), \
-             max_money = COALESCE(?10, max_money) WHERE id = ?11 AND account_id = ?12",
-        )
-        .bind(&changes.name)
-        .bind(changes.priority)
-        .bind(set_executive)
-        .bind(executive_id)
-        .bind(executive_any)
-        .bind(&changes.date_start)
-        .bind(&changes.date_end)
-        .bind(changes.date_closed)
-        .bind(changes.max_time)
-        .bind(changes.max_money)
-        .bind(id)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(user) = executive_id {
-            link_users(&mut tx, "task_subscribers", id, &[user]).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Marks a task done, unless it already is or a subtask of it is open (one conditional write).
@@ -670,144 +700,160 @@ impl Store {
         id: i64,
         now: i64,
     ) -> Result<Result<(), TaskStateError>, StorageError> {
-        let done = sqlx::query(
-            "UPDATE tasks SET status = 'done', date_closed = ?1 WHERE id = ?2 AND account_id = ?3 \
+        on_db!(self, pool, {
+            let done = sqlx::query(
+                "UPDATE tasks SET status = 'done', date_closed = $1 WHERE id = $2 AND account_id = $3 \
              AND status = 'active' AND NOT EXISTS \
              (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id AND c.status = 'active')",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(account_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(Ok(()));
-        }
-        let row = sqlx::query(
+            )
+            .bind(now)
+            .bind(id)
+            .bind(account_id)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                return Ok(Ok(()));
+            }
+            let row = sqlx::query(
             "SELECT t.status, EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = t.id AND c.status = 'active') AS open \
-             FROM tasks t WHERE t.id = ? AND t.account_id = ?",
+             FROM tasks t WHERE t.id = $1 AND t.account_id = $2",
         )
         .bind(id)
         .bind(account_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
-        Ok(Err(match row {
-            None => TaskStateError::Missing,
-            Some(row) if row.try_get::<String, _>("status")? == "done" => TaskStateError::AlreadyThere,
-            Some(row) if row.try_get::<i64, _>("open")? != 0 => TaskStateError::OpenChildren,
-            // Raced with another change; report it as the likeliest reason.
-            Some(_) => TaskStateError::AlreadyThere,
-        }))
+            Ok(Err(match row {
+                None => TaskStateError::Missing,
+                Some(row) if row.col::<String>("status")? == "done" => TaskStateError::AlreadyThere,
+                Some(row) if row.col::<i64>("open")? != 0 => TaskStateError::OpenChildren,
+                // Raced with another change; report it as the likeliest reason.
+                Some(_) => TaskStateError::AlreadyThere,
+            }))
+        })
     }
 
     /// Reopens a done task, unless its parent is done (one conditional write).
     pub async fn reopen_task(&self, account_id: i64, id: i64) -> Result<Result<(), TaskStateError>, StorageError> {
-        let done = sqlx::query(
-            "UPDATE tasks SET status = 'active' WHERE id = ?1 AND account_id = ?2 AND status = 'done' \
+        on_db!(self, pool, {
+            let done = sqlx::query(
+                "UPDATE tasks SET status = 'active' WHERE id = $1 AND account_id = $2 AND status = 'done' \
              AND (parent_id IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = tasks.parent_id \
              AND pt.status = 'active'))",
-        )
-        .bind(id)
-        .bind(account_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(Ok(()));
-        }
-        let row = sqlx::query("SELECT status FROM tasks WHERE id = ? AND account_id = ?")
+            )
             .bind(id)
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .execute(pool)
             .await?;
-        Ok(Err(match row {
-            None => TaskStateError::Missing,
-            Some(row) if row.try_get::<String, _>("status")? == "active" => TaskStateError::AlreadyThere,
-            Some(_) => TaskStateError::ParentDone,
-        }))
+            if done.rows_affected() == 1 {
+                return Ok(Ok(()));
+            }
+            let row = sqlx::query("SELECT status FROM tasks WHERE id = $1 AND account_id = $2")
+                .bind(id)
+                .bind(account_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(Err(match row {
+                None => TaskStateError::Missing,
+                Some(row) if row.col::<String>("status")? == "active" => TaskStateError::AlreadyThere,
+                Some(_) => TaskStateError::ParentDone,
+            }))
+        })
     }
 
     /// Subscribes a member of the task's account to it (again is fine).
     pub async fn subscribe_task(&self, task_id: i64, user_id: i64) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        link_users(&mut tx, "task_subscribers", task_id, &[user_id]).await?;
-        tx.commit().await?;
-        Ok(())
+        on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
+            tx.link_users("task_subscribers", task_id, &[user_id]).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Unsubscribes a member from a task (not subscribed is fine).
     pub async fn unsubscribe_task(&self, task_id: i64, user_id: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM task_subscribers WHERE task_id = ? AND user_id = ?")
-            .bind(task_id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_db!(self, pool, {
+            sqlx::query("DELETE FROM task_subscribers WHERE task_id = $1 AND user_id = $2")
+                .bind(task_id)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// The subscribers of each of these tasks, by task then user id: one query.
     pub async fn task_subscribers(&self, task_ids: &[i64]) -> Result<HashMap<i64, Vec<UserBrief>>, StorageError> {
-        let mut map: HashMap<i64, Vec<UserBrief>> = HashMap::new();
-        if task_ids.is_empty() {
-            return Ok(map);
-        }
-        let rows = sqlx::query(
-            "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each(?1) j \
-             CROSS JOIN task_subscribers s ON s.task_id = j.value JOIN users u ON u.id = s.user_id \
-             JOIN people pe ON pe.id = u.person_id ORDER BY s.task_id, u.id",
-        )
-        .bind(ids_json(task_ids))
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &rows {
-            map.entry(row.try_get("task_id")?).or_default().push(user_brief_from(row)?);
-        }
-        Ok(map)
+        on_db!(self, pool, {
+            let mut map: HashMap<i64, Vec<UserBrief>> = HashMap::new();
+            if task_ids.is_empty() {
+                return Ok(map);
+            }
+            let rows = sqlx::query(
+                "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each($1) j \
+             CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
+             JOIN people pe ON pe.id = u.person_id WHERE s.task_id = j.value ORDER BY s.task_id, u.id",
+            )
+            .bind(ids_json(task_ids))
+            .fetch_all(pool)
+            .await?;
+            for row in &rows {
+                map.entry(row.col("task_id")?).or_default().push(user_brief_from(row)?);
+            }
+            Ok(map)
+        })
     }
 
     /// The dependencies of each of these tasks on tasks the viewer may see: one query.
     pub async fn task_links(&self, viewer: &Viewer, task_ids: &[i64]) -> Result<Vec<TaskLink>, StorageError> {
-        if task_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let other = format!(
-            "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
-             FROM json_each(?4) j CROSS JOIN task_relations r ON {{own}} = j.value \
-             CROSS JOIN tasks t ON t.id = {{other}} JOIN projects p ON p.id = t.project_id \
-             WHERE t.account_id = ?1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
-        );
-        let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
-        let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
-        let sql = format!(
-            "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
+        on_db!(self, pool, {
+            if task_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let other = format!(
+                "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
+             FROM json_each($4) j CROSS JOIN task_relations r CROSS JOIN tasks t JOIN projects p ON p.id = t.project_id \
+             WHERE {{own}} = j.value AND t.id = {{other}} AND t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
+            );
+            let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
+            let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
+            let sql = format!(
+                "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
              SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(viewer.account_id)
-            .bind(viewer.user_id)
-            .bind(viewer.admin)
-            .bind(ids_json(task_ids))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(TaskLink {
-                    task_id: row.try_get("owner")?,
-                    inbound: row.try_get::<i64, _>("inbound")? != 0,
-                    kind: row.try_get("kind")?,
-                    other: brief_from(row)?,
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(viewer.account_id)
+                .bind(viewer.user_id)
+                .bind(i64::from(viewer.admin))
+                .bind(ids_json(task_ids))
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(TaskLink {
+                        task_id: row.col("owner")?,
+                        inbound: row.col::<i64>("inbound")? != 0,
+                        kind: row.col("kind")?,
+                        other: brief_from(row)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Records that `to_task` depends on `from_task` (`finish-to-start` or `start-to-start`).
     pub async fn relate_tasks(&self, from_task: i64, to_task: i64, kind: &str) -> Result<(), StorageError> {
-        sqlx::query("INSERT OR REPLACE INTO task_relations (from_task, to_task, kind) VALUES (?, ?, ?)")
+        on_db!(self, pool, {
+            sqlx::query(
+                "INSERT INTO task_relations (from_task, to_task, kind) VALUES ($1, $2, $3) \
+                 ON CONFLICT (from_task, to_task) DO UPDATE SET kind = excluded.kind",
+            )
             .bind(from_task)
             .bind(to_task)
             .bind(kind)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 }

@@ -1,8 +1,7 @@
 //! The audit log: one row per security-relevant event, newest first, paged by id, purged after a retention.
 //! Rows name people, members, accounts and apps by id and never hold secrets, codes or tokens.
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use crate::db::{DbRow, on_db};
 
 use super::Store;
 use crate::error::StorageError;
@@ -45,27 +44,29 @@ pub struct AuditEvent {
 impl Store {
     /// Records an event; returns its id.
     pub async fn record_audit(&self, event: &NewAuditEvent) -> Result<i64, StorageError> {
-        let _writing = self.writer.lock().await;
-        Ok(sqlx::query_scalar(
-            "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
-             SELECT ?1, ?2, k.account_id, k.person_id, \
-                    COALESCE(?5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
-                    ?6, ?7, ?8 \
-             FROM (SELECT COALESCE(?3, (SELECT account_id FROM users WHERE id = ?5), \
-                                       (SELECT account_id FROM apps WHERE client_id = ?6)) AS account_id, \
-                          COALESCE(?4, (SELECT person_id FROM users WHERE id = ?5)) AS person_id) k \
+        on_db!(self, pool, {
+            let _writing = self.write_turn().await;
+            Ok(sqlx::query_scalar(
+                "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
+             SELECT $1, $2, k.account_id, k.person_id, \
+                    COALESCE($5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
+                    $6, $7, $8 \
+             FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $5), \
+                                       (SELECT account_id FROM apps WHERE client_id = $6)) AS account_id, \
+                          COALESCE($4, (SELECT person_id FROM users WHERE id = $5)) AS person_id) k \
              RETURNING id",
-        )
-        .bind(event.at)
-        .bind(&event.event)
-        .bind(event.account_id)
-        .bind(event.person_id)
-        .bind(event.user_id)
-        .bind(&event.client_id)
-        .bind(&event.ip)
-        .bind(&event.detail)
-        .fetch_one(&self.pool)
-        .await?)
+            )
+            .bind(event.at)
+            .bind(&event.event)
+            .bind(event.account_id)
+            .bind(event.person_id)
+            .bind(event.user_id)
+            .bind(&event.client_id)
+            .bind(&event.ip)
+            .bind(&event.detail)
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// Up to `limit` events of the given accounts, newest first, older than the event `before_id` when given.
@@ -75,55 +76,61 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StorageError> {
-        if account_ids.is_empty() || limit <= 0 {
-            return Ok(Vec::new());
-        }
-        let ids = serde_json::Value::from(account_ids.to_vec()).to_string();
-        let rows = sqlx::query(
-            "SELECT l.id, l.at, l.event, l.account_id, a.name AS account_name, l.person_id, p.email, l.user_id, \
+        on_db!(self, pool, {
+            if account_ids.is_empty() || limit <= 0 {
+                return Ok(Vec::new());
+            }
+            let ids = serde_json::Value::from(account_ids.to_vec()).to_string();
+            let rows = sqlx::query(
+                "SELECT l.id, l.at, l.event, l.account_id, a.name AS account_name, l.person_id, p.email, l.user_id, \
              l.client_id, ap.name AS app_name, l.ip, l.detail \
              FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id LEFT JOIN people p ON p.id = l.person_id \
              LEFT JOIN apps ap ON ap.client_id = l.client_id \
-             WHERE l.account_id IN (SELECT value FROM json_each(?1)) AND (?2 IS NULL OR l.id < ?2) \
-             ORDER BY l.id DESC LIMIT ?3",
-        )
-        .bind(ids)
-        .bind(before_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(audit_from).collect()
+             WHERE l.account_id IN (SELECT value FROM json_each($1)) AND ($2 IS NULL OR l.id < $2) \
+             ORDER BY l.id DESC LIMIT $3",
+            )
+            .bind(ids)
+            .bind(before_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(audit_from).collect()
+        })
     }
 
     /// Deletes events recorded before `before`; returns how many.
     pub async fn purge_audit(&self, before: i64) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM audit_log WHERE at < ?").bind(before).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+        on_db!(self, pool, {
+            let done = sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(before).execute(pool).await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// The member an authorization code was issued to (for the audit entry of a replayed code).
     pub async fn code_user_id(&self, code_digest: &[u8]) -> Result<Option<i64>, StorageError> {
-        Ok(sqlx::query_scalar("SELECT user_id FROM auth_codes WHERE digest = ?")
-            .bind(code_digest)
-            .fetch_optional(&self.pool)
-            .await?)
+        on_db!(self, pool, {
+            Ok(sqlx::query_scalar("SELECT user_id FROM auth_codes WHERE digest = $1")
+                .bind(code_digest)
+                .fetch_optional(pool)
+                .await?)
+        })
     }
 }
 
-fn audit_from(row: &SqliteRow) -> Result<AuditEvent, StorageError> {
+fn audit_from(row: &impl DbRow) -> Result<AuditEvent, StorageError> {
     Ok(AuditEvent {
-        id: row.try_get("id")?,
-        at: row.try_get("at")?,
-        event: row.try_get("event")?,
-        account_id: row.try_get("account_id")?,
-        account_name: row.try_get("account_name")?,
-        person_id: row.try_get("person_id")?,
-        email: row.try_get("email")?,
-        user_id: row.try_get("user_id")?,
-        client_id: row.try_get("client_id")?,
-        app_name: row.try_get("app_name")?,
-        ip: row.try_get("ip")?,
-        detail: row.try_get("detail")?,
+        id: row.col("id")?,
+        at: row.col("at")?,
+        event: row.col("event")?,
+        account_id: row.col("account_id")?,
+        account_name: row.col("account_name")?,
+        person_id: row.col("person_id")?,
+        email: row.col("email")?,
+        user_id: row.col("user_id")?,
+        client_id: row.col("client_id")?,
+        app_name: row.col("app_name")?,
+        ip: row.col("ip")?,
+        detail: row.col("detail")?,
     })
 }
 

@@ -1,0 +1,164 @@
+//! Two backends, one SQL text. `Store` holds a typed SQLite pool or a typed PostgreSQL pool (never `sqlx::Any`);
+//! each repository method is written once inside [`on_db!`], which compiles its body once per backend. The SQL
+//! is written so both engines read it the same way:
+//!
+//! - placeholders are `$1, $2, ...` (PostgreSQL's own; sqlx binds SQLite's `$NNN` parameters by their number);
+//! - integers are BIGINT on PostgreSQL (flags 0/1 too) and rows are read through [`DbRow::col`], which also
+//!   accepts PostgreSQL's INT4 and BOOL where SQLite has only integers (`EXISTS (...)`, `CASE ... 1 ELSE 0`);
+//! - id lists travel as one JSON array read by `json_each($n)`, and substring tests use `instr`: SQLite
+//!   built-ins that the PostgreSQL migrations define with the same meaning;
+//! - transactions that read before they write start with [`Backend::begin_write`]: `BEGIN IMMEDIATE` on SQLite,
+//!   an advisory lock held to commit on PostgreSQL; both serialise such writers the same way.
+
+use std::future::Future;
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction, TypeInfo, ValueRef};
+
+/// The typed pool behind a `Store`.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's typed pool: the body is compiled once per backend.
+macro_rules! on_db {
+    ($store:expr, $pool:ident, $body:block) => {
+        match &$store.pool {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// The advisory-lock key that PostgreSQL writers take where SQLite would take its write lock.
+const WRITE_LOCK: i64 = 0x0077_736f_6175_7468; // "wsoauth" in ASCII
+
+/// What differs between the pools beyond the SQL text.
+pub(crate) trait Backend {
+    type Db: sqlx::Database;
+    /// The expression for a new user's id: user ids start at 1000 (the API's sentinel users are "0", "1" and "2").
+    fn next_user_id(&self) -> &'static str;
+    /// A transaction that holds the database's write lock from its first statement, so what it reads stays
+    /// true until it commits.
+    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl Backend for SqlitePool {
+    type Db = Sqlite;
+    fn next_user_id(&self) -> &'static str {
+        "(SELECT MAX(COALESCE(MAX(id), 0), 999) + 1 FROM users)"
+    }
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl Backend for PgPool {
+    type Db = Postgres;
+    // The identity column starts at 1000 (migrations/postgres/0001_init.sql); concurrent inserts never collide.
+    fn next_user_id(&self) -> &'static str {
+        "nextval(pg_get_serial_sequence('users', 'id'))"
+    }
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+}
+
+/// A result row of either backend, read by column name.
+pub(crate) trait DbRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T, sqlx::Error>;
+}
+
+impl DbRow for SqliteRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T, sqlx::Error> {
+        T::sqlite(self, name)
+    }
+}
+
+impl DbRow for PgRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T, sqlx::Error> {
+        T::postgres(self, name)
+    }
+}
+
+/// A Rust type a column can be read as, on both backends.
+pub(crate) trait Col: Sized {
+    fn sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error>;
+    fn postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error>;
+}
+
+/// Types both backends decode as they are.
+macro_rules! plain_col {
+    ($($t:ty),*) => {$(
+        impl Col for $t {
+            fn sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(name)
+            }
+            fn postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(name)
+            }
+        }
+    )*};
+}
+plain_col!(String, Option<String>, Vec<u8>, Option<Vec<u8>>, f64, Option<f64>);
+
+/// An integer column on PostgreSQL, whatever integer (or boolean) type the expression produced.
+fn pg_int(row: &PgRow, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    let raw = row.try_get_raw(name)?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    let kind = raw.type_info().name().to_owned();
+    Ok(Some(match kind.as_str() {
+        "INT2" => row.try_get::<i16, _>(name)?.into(),
+        "INT4" => row.try_get::<i32, _>(name)?.into(),
+        "BOOL" => row.try_get::<bool, _>(name)?.into(),
+        _ => row.try_get::<i64, _>(name)?,
+    }))
+}
+
+fn null(name: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode { index: name.to_owned(), source: "unexpected NULL".into() }
+}
+
+impl Col for i64 {
+    fn sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(name)
+    }
+    fn postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
+        pg_int(row, name)?.ok_or_else(|| null(name))
+    }
+}
+
+impl Col for Option<i64> {
+    fn sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(name)
+    }
+    fn postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
+        pg_int(row, name)
+    }
+}
+
+impl Col for bool {
+    fn sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(name)
+    }
+    fn postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
+        Ok(pg_int(row, name)?.ok_or_else(|| null(name))? != 0)
+    }
+}
+
+/// Implements a private helper trait for the transactions of both backends, its methods written once.
+macro_rules! impl_for_tx {
+    (impl $trait:ident { $($body:tt)* }) => {
+        impl $trait for sqlx::Transaction<'_, sqlx::Sqlite> { $($body)* }
+        impl $trait for sqlx::Transaction<'_, sqlx::Postgres> { $($body)* }
+    };
+}
+pub(crate) use impl_for_tx;

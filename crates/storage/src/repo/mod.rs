@@ -1,0 +1,1037 @@
+//! The repository, on SQLite or PostgreSQL (see `crate::db` for how one SQL text serves both).
+
+pub mod audit;
+pub mod comments;
+pub mod consents;
+pub mod projects;
+pub mod tags;
+pub mod tasks;
+pub mod teams;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::db::{Backend, DbRow, Pool, impl_for_tx, on_db};
+
+use crate::error::{ExchangeError, RefreshError, StorageError};
+use crate::migrate;
+use crate::model::*;
+
+/// Visibility rules shared by every API query. Queries that use them bind `?1` = account id, `?2` = user id,
+/// `?3` = 1 for owners and admins (see `Viewer`).
+///
+/// A project `p` is visible to admins, and otherwise to its members, its manager and its author.
+pub(crate) const VISIBLE_PROJECT: &str = "p.account_id = $1 AND ($3 = 1 OR p.manager_id = $2 OR p.author_id = $2 OR \
+     EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = $2))";
+/// A task `t` (in a visible project) is visible unless hidden; a hidden one only to its author and listed people.
+pub(crate) const VISIBLE_TASK: &str = "(t.hidden = 0 OR t.author_id = $2 OR \
+     EXISTS (SELECT 1 FROM task_visibility tv WHERE tv.task_id = t.id AND tv.user_id = $2))";
+
+/// The repository of accounts, people, apps, sessions, codes, grants and keys.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    /// Taken by this process's writes on the token path (codes, exchanges, rotations, access-token use, audit
+    /// entries) for their whole transaction. SQLite has one writer at a time; a writer that finds the lock taken
+    /// sleeps in SQLite's busy handler (1, 2, 5, 10 ... 100 ms, whatever the lock's holder needs), which made
+    /// the slowest refreshes under load wait 100 ms and more. Queued here, a writer starts as soon as the previous
+    /// one commits. Writers in other processes (the admin CLI) still meet the busy handler.
+    /// `None` on PostgreSQL, which has row locks and many writers.
+    pub(crate) writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_id, a.name AS account_name, \
+     a.slug AS account_slug, p.id AS person_id, p.email, p.first_name, p.last_name, p.password_hash, \
+     u.team_id, t.title AS team, u.department, u.rate, u.phone, u.phone2, u.phone3, u.phone4, u.address, u.address2";
+const MEMBER_JOIN: &str = "users u JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
+     LEFT JOIN teams t ON t.id = u.team_id";
+const APP_COLUMNS: &str =
+    "id, account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at, public, require_pkce";
+
+impl Store {
+    /// Opens the database at `url` and brings its schema up to date: `postgres://...` (or `postgresql://...`)
+    /// for PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` for SQLite (the file and its folder are
+    /// created if needed).
+    pub async fn open(url: &str) -> Result<Store, StorageError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::open_postgres(url).await?
+        } else {
+            Store::open_sqlite(url).await?
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store, StorageError> {
+        let options = PgConnectOptions::from_str(url).map_err(|_| StorageError::BadUrl(redact_url(url)))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(1800)))
+            .connect_with(options)
+            .await
+            .map_err(|source| StorageError::Connect { url: redact_url(url), source })?;
+        // PostgreSQL has many writers at once: the in-process queue is for SQLite's single writer only.
+        Ok(Store { pool: Pool::Postgres(pool), writer: None })
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Store, StorageError> {
+        let memory = url == "sqlite::memory:" || url == "sqlite://:memory:";
+        let options = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .filter(|path| !path.is_empty())
+                .ok_or_else(|| StorageError::BadUrl(redact_url(url)))?;
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| StorageError::CreateDir { path: parent.display().to_string(), source })?;
+            }
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        let options = options.foreign_keys(true).busy_timeout(Duration::from_secs(10));
+        // An in-memory database lives in one connection; a file is shared by a small pool (one writer at a time).
+        let max = if memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            // No ping before handing out a connection: an SQLite connection is a file handle in this process and
+            // cannot go stale the way a network connection can, and the ping is one more round trip to the
+            // connection's worker thread (two context switches) in front of every query.
+            .test_before_acquire(false)
+            .max_connections(max)
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
+            .max_lifetime(if memory { None } else { Some(Duration::from_secs(3600)) })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool: Pool::Sqlite(pool), writer: Some(Default::default()) })
+    }
+
+    /// This process's turn to write on the token path (SQLite only; `None` on PostgreSQL).
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        }
+    }
+
+    /// Applies every migration not yet applied. Safe to run on every start.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(pool)
+            .await?;
+            let migrations = match self.pool {
+                Pool::Sqlite(_) => migrate::SQLITE,
+                Pool::Postgres(_) => migrate::POSTGRES,
+            };
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            for (version, sql) in migrations {
+                let mut tx = pool.begin().await?;
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if done.is_some() {
+                    continue;
+                }
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|source| StorageError::Migration { version: *version, source })?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The schema versions applied, oldest first.
+    pub async fn schema_versions(&self) -> Result<Vec<i64>, StorageError> {
+        on_db!(self, pool, {
+            Ok(sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(pool).await?)
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// The connection pool right now: open connections, idle ones and the most it may open.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: on_db!(self, pool, { pool.size() }),
+            idle: u32::try_from(on_db!(self, pool, { pool.num_idle() })).unwrap_or(u32::MAX),
+            max: on_db!(self, pool, { pool.options().get_max_connections() }),
+        }
+    }
+
+    /// Closes the pool: waits for connections in use, after which every query fails (`ping` too).
+    pub async fn close(&self) {
+        on_db!(self, pool, { pool.close().await })
+    }
+
+    // ---- settings -------------------------------------------------------------------------------------------
+
+    /// The stored value of `name`, storing `value` first if there is none (first writer wins, on every node).
+    pub async fn setting_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StorageError> {
+        on_db!(self, pool, {
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(value)
+                .execute(pool)
+                .await?;
+            Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(pool).await?)
+        })
+    }
+
+    // ---- accounts, people, members --------------------------------------------------------------------------
+
+    pub async fn count_accounts(&self) -> Result<i64, StorageError> {
+        on_db!(self, pool, { Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(pool).await?) })
+    }
+
+    pub async fn create_account(&self, name: &str, slug: &str, now: i64) -> Result<Account, StorageError> {
+        on_db!(self, pool, {
+            let id: i64 =
+                sqlx::query_scalar("INSERT INTO accounts (name, slug, created_at) VALUES ($1, $2, $3) RETURNING id")
+                    .bind(name)
+                    .bind(slug)
+                    .bind(now)
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| conflict(e, "an account with this slug"))?;
+            Ok(Account { id, name: name.to_owned(), slug: slug.to_owned() })
+        })
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>, StorageError> {
+        on_db!(self, pool, {
+            let rows = sqlx::query("SELECT id, name, slug FROM accounts ORDER BY id").fetch_all(pool).await?;
+            rows.iter().map(account_from).collect()
+        })
+    }
+
+    pub async fn account(&self, id: i64) -> Result<Option<Account>, StorageError> {
+        on_db!(self, pool, {
+            let row =
+                sqlx::query("SELECT id, name, slug FROM accounts WHERE id = $1").bind(id).fetch_optional(pool).await?;
+            row.as_ref().map(account_from).transpose()
+        })
+    }
+
+    pub async fn account_by_slug(&self, slug: &str) -> Result<Option<Account>, StorageError> {
+        on_db!(self, pool, {
+            let row = sqlx::query("SELECT id, name, slug FROM accounts WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(account_from).transpose()
+        })
+    }
+
+    /// The person with this email (compared case-insensitively; emails are stored lowercased).
+    pub async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StorageError> {
+        on_db!(self, pool, {
+            let row =
+                sqlx::query("SELECT id, email, first_name, last_name, password_hash FROM people WHERE email = $1")
+                    .bind(email.trim().to_lowercase())
+                    .fetch_optional(pool)
+                    .await?;
+            row.as_ref().map(person_from).transpose()
+        })
+    }
+
+    pub async fn person(&self, id: i64) -> Result<Option<Person>, StorageError> {
+        on_db!(self, pool, {
+            let row = sqlx::query("SELECT id, email, first_name, last_name, password_hash FROM people WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(person_from).transpose()
+        })
+    }
+
+    pub async fn create_person(
+        &self,
+        email: &str,
+        first_name: &str,
+        last_name: &str,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<Person, StorageError> {
+        on_db!(self, pool, {
+            let email = email.trim().to_lowercase();
+            let id: i64 = sqlx::query_scalar(
+            "INSERT INTO people (email, first_name, last_name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id",
+        )
+        .bind(&email)
+        .bind(first_name)
+        .bind(last_name)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| conflict(e, "a person with this email"))?;
+            Ok(Person {
+                id,
+                email,
+                first_name: first_name.to_owned(),
+                last_name: last_name.to_owned(),
+                password_hash: password_hash.map(str::to_owned),
+            })
+        })
+    }
+
+    pub async fn set_password(&self, person_id: i64, password_hash: &str) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(person_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Makes a person a member of an account; returns the new user id.
+    pub async fn add_member(&self, account_id: i64, person_id: i64, role: Role, now: i64) -> Result<i64, StorageError> {
+        on_db!(self, pool, {
+            let sql = format!(
+                "INSERT INTO users (id, account_id, person_id, role, created_at) \
+                 VALUES ({}, $1, $2, $3, $4) RETURNING id",
+                pool.next_user_id()
+            );
+            let id = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(account_id)
+                .bind(person_id)
+                .bind(role.as_str())
+                .bind(now)
+                .fetch_one(pool)
+                .await
+                .map_err(|e| conflict(e, "this member of the account"))?;
+            Ok(id)
+        })
+    }
+
+    /// Every account membership of a person, oldest first.
+    pub async fn memberships(&self, person_id: i64) -> Result<Vec<Member>, StorageError> {
+        on_db!(self, pool, {
+            let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.person_id = $1 ORDER BY u.id");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(pool).await?;
+            rows.iter().map(member_from).collect()
+        })
+    }
+
+    pub async fn member(&self, user_id: i64) -> Result<Option<Member>, StorageError> {
+        on_db!(self, pool, {
+            let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_optional(pool).await?;
+            row.as_ref().map(member_from).transpose()
+        })
+    }
+
+    // ---- apps -----------------------------------------------------------------------------------------------
+
+    pub async fn create_app(
+        &self,
+        account_id: i64,
+        client_id: &str,
+        secret_digest: &[u8],
+        fields: &AppFields,
+        public: bool,
+        now: i64,
+    ) -> Result<App, StorageError> {
+        on_db!(self, pool, {
+            let uris = uris_to_json(&fields.redirect_uris);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO apps (account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at, \
+             updated_at, public, require_pkce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(account_id)
+            .bind(client_id)
+            .bind(secret_digest)
+            .bind(&fields.name)
+            .bind(&uris)
+            .bind(&fields.scopes)
+            .bind(now)
+            .bind(now)
+            .bind(i64::from(public))
+            .bind(i64::from(public || fields.require_pkce))
+            .fetch_one(pool)
+            .await
+            .map_err(|e| conflict(e, "an app with this client id"))?;
+            Ok(App {
+                id,
+                account_id,
+                client_id: client_id.to_owned(),
+                secret_digest: secret_digest.to_vec(),
+                name: fields.name.clone(),
+                redirect_uris: fields.redirect_uris.clone(),
+                scopes: fields.scopes.clone(),
+                created_at: now,
+                public,
+                require_pkce: public || fields.require_pkce,
+            })
+        })
+    }
+
+    pub async fn update_app(&self, app_id: i64, fields: &AppFields, now: i64) -> Result<bool, StorageError> {
+        on_db!(self, pool, {
+            // A public app always requires PKCE, whatever the form says.
+            let done = sqlx::query(
+            "UPDATE apps SET name = $1, redirect_uris = $2, scopes = $3, require_pkce = CASE WHEN public = 1 OR $4 = 1 THEN 1 ELSE 0 END, updated_at = $5 \
+             WHERE id = $6",
+        )
+        .bind(&fields.name)
+        .bind(uris_to_json(&fields.redirect_uris))
+        .bind(&fields.scopes)
+        .bind(i64::from(fields.require_pkce))
+        .bind(now)
+        .bind(app_id)
+        .execute(pool)
+        .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    pub async fn set_app_secret(&self, app_id: i64, secret_digest: &[u8], now: i64) -> Result<bool, StorageError> {
+        on_db!(self, pool, {
+            let done = sqlx::query("UPDATE apps SET secret_digest = $1, updated_at = $2 WHERE id = $3")
+                .bind(secret_digest)
+                .bind(now)
+                .bind(app_id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Deletes an app with its codes and grants (so every token it holds stops working).
+    pub async fn delete_app(&self, app_id: i64) -> Result<bool, StorageError> {
+        on_db!(self, pool, {
+            let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(pool).await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>, StorageError> {
+        on_db!(self, pool, {
+            let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id).fetch_optional(pool).await?;
+            row.as_ref().map(app_from).transpose()
+        })
+    }
+
+    /// The apps of one account, or of every account when `account_id` is `None`.
+    pub async fn apps(&self, account_id: Option<i64>) -> Result<Vec<App>, StorageError> {
+        on_db!(self, pool, {
+            let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE $1 IS NULL OR account_id = $1 ORDER BY id");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id).fetch_all(pool).await?;
+            rows.iter().map(app_from).collect()
+        })
+    }
+
+    // ---- sessions -------------------------------------------------------------------------------------------
+
+    pub async fn create_session(
+        &self,
+        digest: &[u8],
+        person_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            sqlx::query("INSERT INTO sessions (digest, person_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(digest)
+                .bind(person_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// The person signed in with this session, if it has neither expired nor been idle for `idle` seconds.
+    /// A session in use is marked as seen (at most once a minute, to spare writes).
+    pub async fn session_person(&self, digest: &[u8], now: i64, idle: i64) -> Result<Option<Person>, StorageError> {
+        on_db!(self, pool, {
+            let row = sqlx::query(
+                "SELECT p.id, p.email, p.first_name, p.last_name, p.password_hash FROM sessions s \
+             JOIN people p ON p.id = s.person_id \
+             WHERE s.digest = $1 AND s.expires_at > $2 AND COALESCE(s.last_seen_at, s.created_at) > $3",
+            )
+            .bind(digest)
+            .bind(now)
+            .bind(now.saturating_sub(idle))
+            .fetch_optional(pool)
+            .await?;
+            if row.is_some() {
+                sqlx::query(
+                "UPDATE sessions SET last_seen_at = $1 WHERE digest = $2 AND COALESCE(last_seen_at, created_at) < $3",
+            )
+            .bind(now)
+            .bind(digest)
+            .bind(now - 60)
+            .execute(pool)
+            .await?;
+            }
+            row.as_ref().map(person_from).transpose()
+        })
+    }
+
+    pub async fn delete_session(&self, digest: &[u8]) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            sqlx::query("DELETE FROM sessions WHERE digest = $1").bind(digest).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    // ---- codes and grants -----------------------------------------------------------------------------------
+
+    pub async fn insert_code(&self, code: &NewCode) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            let _writing = self.write_turn().await;
+            sqlx::query(
+                "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, code_challenge, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&code.digest)
+            .bind(code.app_id)
+            .bind(code.user_id)
+            .bind(&code.redirect_uri)
+            .bind(&code.scopes)
+            .bind(&code.code_challenge)
+            .bind(code.now)
+            .bind(code.expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Consumes an authorization code and starts its grant with a first refresh token, in one transaction whose
+    /// first statement is the conditional write that decides the single winner. A code presented again revokes
+    /// the grant it started (RFC 6749 §4.1.2).
+    pub async fn exchange_code(
+        &self,
+        code_digest: &[u8],
+        app_id: i64,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        now: i64,
+        refresh: &NewRefresh,
+    ) -> Result<Grant, ExchangeError> {
+        on_db!(self, pool, {
+            let _writing = self.write_turn().await;
+            let mut tx = pool.begin().await?;
+            let consumed = sqlx::query(
+                "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL \
+             RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge",
+            )
+            .bind(now)
+            .bind(code_digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = consumed else {
+                let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes WHERE digest = $1")
+                    .bind(code_digest)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if known == 0 {
+                    return Err(ExchangeError::Unknown);
+                }
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE code_digest = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(code_digest)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Err(ExchangeError::Replayed);
+            };
+            let code_app: i64 = row.col("app_id")?;
+            let user_id: i64 = row.col("user_id")?;
+            let code_redirect: String = row.col("redirect_uri")?;
+            let scopes: String = row.col("scopes")?;
+            let expires_at: i64 = row.col("expires_at")?;
+            let challenge: Option<String> = row.col("code_challenge")?;
+            // The code is spent whatever happens next: a wrong client or a late presentation burns it.
+            let refusal = if code_app != app_id {
+                Some(ExchangeError::WrongClient)
+            } else if expires_at <= now {
+                Some(ExchangeError::Expired)
+            } else if code_redirect != redirect_uri {
+                Some(ExchangeError::RedirectMismatch)
+            } else {
+                // PKCE (RFC 7636 §4.6), and its downgrade protection (RFC 9700 §2.1.1): a verifier for a code issued
+                // without a challenge is refused too.
+                match (challenge.as_deref(), code_verifier) {
+                    (Some(challenge), Some(verifier)) if wsoauth_domain::pkce::verify(challenge, verifier) => None,
+                    (Some(_), _) => Some(ExchangeError::VerifierMismatch),
+                    (None, Some(_)) => Some(ExchangeError::UnexpectedVerifier),
+                    (None, None) => None,
+                }
+            };
+            if let Some(refusal) = refusal {
+                tx.commit().await?;
+                return Err(refusal);
+            }
+            let grant_id: i64 = sqlx::query_scalar(
+                "INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
+             VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
+            )
+            .bind(app_id)
+            .bind(user_id)
+            .bind(&scopes)
+            .bind(code_digest)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.insert_refresh(grant_id, 1, now, refresh).await?;
+            tx.commit().await?;
+            Ok(Grant { id: grant_id, app_id, user_id, scopes, generation: 1 })
+        })
+    }
+
+    /// Rotates a refresh token: moves its grant to the next generation (so the previous access and refresh
+    /// tokens stop working at once), records the rotation's nonce and stores the new refresh token. The
+    /// generation bump is a conditional write: of concurrent rotations of one token exactly one wins; the others
+    /// get `Rotated` with what the server needs to answer them.
+    pub async fn rotate_refresh(
+        &self,
+        refresh_digest: &[u8],
+        app_id: i64,
+        now: i64,
+        nonce: &[u8],
+        next: &NewRefresh,
+    ) -> Result<Grant, RefreshError> {
+        on_db!(self, pool, {
+            let _writing = self.write_turn().await;
+            let mut tx = pool.begin().await?;
+            let bumped = sqlx::query(
+                "UPDATE grants SET generation = generation + 1, rotation_nonce = $4, rotated_at = $2, access_used = 0 \
+             WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
+               AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
+               AND app_id = $3 AND revoked_at IS NULL \
+             RETURNING id, app_id, user_id, scopes, generation",
+            )
+            .bind(refresh_digest)
+            .bind(now)
+            .bind(app_id)
+            .bind(nonce)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = bumped else {
+                let why = sqlx::query(
+                    "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
+                 g.generation, g.revoked_at, g.rotated_at, g.rotation_nonce, g.access_used \
+                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
+                )
+                .bind(refresh_digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                let Some(why) = why else {
+                    return Err(RefreshError::Unknown);
+                };
+                let revoked: Option<i64> = why.col("revoked_at")?;
+                let token_generation: i64 = why.col("token_generation")?;
+                let grant = grant_from(&why)?;
+                return Err(if revoked.is_some() {
+                    RefreshError::Revoked
+                } else if grant.app_id != app_id {
+                    RefreshError::WrongClient
+                } else if token_generation != grant.generation {
+                    RefreshError::Rotated(Box::new(Rotation {
+                        token_generation,
+                        rotated_at: why.col::<Option<i64>>("rotated_at")?.unwrap_or(0),
+                        nonce: why.col::<Option<Vec<u8>>>("rotation_nonce")?.unwrap_or_default(),
+                        access_used: why.col("access_used")?,
+                        grant,
+                    }))
+                } else {
+                    RefreshError::Expired
+                });
+            };
+            let grant = grant_from(&row)?;
+            tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+            tx.commit().await?;
+            Ok(grant)
+        })
+    }
+
+    /// Notes that the access token of `generation` has been used (once per generation: later calls change
+    /// nothing and the caller skips them when `GrantState::access_used` is already set).
+    pub async fn mark_access_used(&self, grant_id: i64, generation: i64) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            let _writing = self.write_turn().await;
+            sqlx::query("UPDATE grants SET access_used = 1 WHERE id = $1 AND generation = $2 AND access_used = 0")
+                .bind(grant_id)
+                .bind(generation)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// The grant behind an access token, with the member it acts for; `None` if the grant (or its app or member)
+    /// no longer exists.
+    pub async fn grant_state(&self, grant_id: i64) -> Result<Option<GrantState>, StorageError> {
+        on_db!(self, pool, {
+            let sql = format!(
+                "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, g.access_used, ap.client_id, \
+             {MEMBER_COLUMNS} \
+             FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
+             JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
+             LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = $1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(grant_id).fetch_optional(pool).await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            Ok(Some(GrantState {
+                grant: grant_from(&row)?,
+                revoked: row.col::<Option<i64>>("revoked_at")?.is_some(),
+                access_used: row.col("access_used")?,
+                client_id: row.col("client_id")?,
+                member: member_from(&row)?,
+            }))
+        })
+    }
+
+    /// Deletes what can no longer be used: expired sessions and refresh tokens, codes a day after they expired
+    /// (kept that long to recognise a replay), and grants left without any refresh token. Returns rows deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StorageError> {
+        on_db!(self, pool, {
+            let mut deleted = 0;
+            for (sql, cutoff) in [
+                ("DELETE FROM sessions WHERE expires_at <= $1", now),
+                ("DELETE FROM auth_codes WHERE expires_at <= $1", now - 86_400),
+                ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
+            ] {
+                deleted += sqlx::query(sql).bind(cutoff).execute(pool).await?.rows_affected();
+            }
+            deleted += sqlx::query(
+                "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
+            )
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(deleted)
+        })
+    }
+
+    /// What a refresh token is now: its grant, whether it is the current one, and when it expires.
+    pub async fn refresh_state(&self, digest: &[u8]) -> Result<Option<RefreshState>, StorageError> {
+        on_db!(self, pool, {
+            let row = sqlx::query(
+            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, r.generation AS token_generation, \
+             r.created_at, r.expires_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(pool)
+        .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            Ok(Some(RefreshState {
+                grant: grant_from(&row)?,
+                revoked: row.col::<Option<i64>>("revoked_at")?.is_some(),
+                token_generation: row.col("token_generation")?,
+                issued_at: row.col("created_at")?,
+                expires_at: row.col("expires_at")?,
+            }))
+        })
+    }
+
+    /// Revokes a grant: every access and refresh token issued from it stops working. Returns whether it was live.
+    pub async fn revoke_grant(&self, grant_id: i64, now: i64) -> Result<bool, StorageError> {
+        on_db!(self, pool, {
+            let done = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(grant_id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    // ---- signing keys ---------------------------------------------------------------------------------------
+
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StorageError> {
+        on_db!(self, pool, {
+            let rows = sqlx::query(
+                "SELECT kid, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(SigningKeyRow {
+                        kid: row.col("kid")?,
+                        private_key: row.col("private_key")?,
+                        created_at: row.col("created_at")?,
+                        retired_at: row.col("retired_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Stores a signing key unless a key already exists (first node to start wins); returns whether it was stored.
+    pub async fn insert_first_signing_key(
+        &self,
+        kid: &str,
+        private_key: &[u8],
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        on_db!(self, pool, {
+            let done = sqlx::query(
+                "INSERT INTO signing_keys (kid, private_key, created_at) SELECT $1, $2, $3 \
+             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+            )
+            .bind(kid)
+            .bind(private_key)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Makes `kid` the signing key: every other key is retired now (it still verifies until it is deleted).
+    pub async fn rotate_signing_key(&self, kid: &str, private_key: &[u8], now: i64) -> Result<(), StorageError> {
+        on_db!(self, pool, {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3)")
+                .bind(kid)
+                .bind(private_key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes keys retired at or before `before`: no token they signed can still be alive.
+    pub async fn delete_retired_keys(&self, before: i64) -> Result<u64, StorageError> {
+        on_db!(self, pool, {
+            let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= $1")
+                .bind(before)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+}
+
+/// Writes inside a transaction of either backend.
+trait RefreshTx {
+    /// Stores a grant's refresh token of `generation`.
+    async fn insert_refresh(
+        &mut self,
+        grant_id: i64,
+        generation: i64,
+        now: i64,
+        refresh: &NewRefresh,
+    ) -> Result<(), sqlx::Error>;
+}
+
+impl_for_tx! {
+    impl RefreshTx {
+        async fn insert_refresh(
+            &mut self,
+            grant_id: i64,
+            generation: i64,
+            now: i64,
+            refresh: &NewRefresh,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&refresh.digest)
+            .bind(grant_id)
+            .bind(generation)
+            .bind(now)
+            .bind(refresh.expires_at)
+            .execute(&mut **self)
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// A database URL fit for an error message: any `user:password@` part is replaced.
+/// (A `password=` query parameter is cut off with everything after it.)
+fn redact_url(url: &str) -> String {
+    let url = match url.find("password=") {
+        Some(at) => format!("{}password=***", &url[..at]),
+        None => url.to_owned(),
+    };
+    let (path_end, _) = url.split_once('?').map_or((url.len(), ""), |(path, query)| (path.len(), query));
+    match (url.find("://"), url[..path_end].rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://***@{}", &url[..scheme_end], &url[at + 1..]),
+        _ => url,
+    }
+}
+
+fn conflict(error: sqlx::Error, what: &'static str) -> StorageError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict(what),
+        _ => StorageError::Database(error),
+    }
+}
+
+fn account_from(row: &impl DbRow) -> Result<Account, StorageError> {
+    Ok(Account { id: row.col("id")?, name: row.col("name")?, slug: row.col("slug")? })
+}
+
+fn person_from(row: &impl DbRow) -> Result<Person, StorageError> {
+    Ok(Person {
+        id: row.col("id")?,
+        email: row.col("email")?,
+        first_name: row.col("first_name")?,
+        last_name: row.col("last_name")?,
+        password_hash: row.col("password_hash")?,
+    })
+}
+
+fn member_from(row: &impl DbRow) -> Result<Member, StorageError> {
+    let role: String = row.col("role")?;
+    Ok(Member {
+        user_id: row.col("user_id")?,
+        role: role.parse().map_err(StorageError::Corrupt)?,
+        title: row.col("title")?,
+        account: Account { id: row.col("account_id")?, name: row.col("account_name")?, slug: row.col("account_slug")? },
+        person: Person {
+            id: row.col("person_id")?,
+            email: row.col("email")?,
+            first_name: row.col("first_name")?,
+            last_name: row.col("last_name")?,
+            password_hash: row.col("password_hash")?,
+        },
+        profile: Profile {
+            team_id: row.col("team_id")?,
+            team: row.col::<Option<String>>("team")?.unwrap_or_default(),
+            department: row.col("department")?,
+            rate: row.col("rate")?,
+            phones: [row.col("phone")?, row.col("phone2")?, row.col("phone3")?, row.col("phone4")?],
+            address: row.col("address")?,
+            address2: row.col("address2")?,
+        },
+    })
+}
+
+fn app_from(row: &impl DbRow) -> Result<App, StorageError> {
+    let uris: String = row.col("redirect_uris")?;
+    Ok(App {
+        id: row.col("id")?,
+        account_id: row.col("account_id")?,
+        client_id: row.col("client_id")?,
+        secret_digest: row.col("secret_digest")?,
+        name: row.col("name")?,
+        redirect_uris: serde_json::from_str(&uris).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        scopes: row.col("scopes")?,
+        created_at: row.col("created_at")?,
+        public: row.col("public")?,
+        require_pkce: row.col("require_pkce")?,
+    })
+}
+
+fn grant_from(row: &impl DbRow) -> Result<Grant, StorageError> {
+    Ok(Grant {
+        id: row.col("id")?,
+        app_id: row.col("app_id")?,
+        user_id: row.col("user_id")?,
+        scopes: row.col("scopes")?,
+        generation: row.col("generation")?,
+    })
+}
+
+fn uris_to_json(uris: &[String]) -> String {
+    serde_json::Value::from(uris.to_vec()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every query on a file database goes straight to a pooled connection, without a ping first (a round trip
+    /// to the connection's thread), and the pool still serves many concurrent queries.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pooled_connections_are_handed_out_without_a_ping() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-pool-{}", std::process::id()));
+        let store = Store::open(&format!("sqlite://{}", dir.join("pool.db").display())).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else { panic!("a SQLite pool") };
+        assert!(!pool.options().get_test_before_acquire());
+        let queries: Vec<_> = (0..64)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.count_accounts().await })
+            })
+            .collect();
+        for query in queries {
+            assert_eq!(query.await.unwrap().unwrap(), 0);
+        }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Clones of a store share one writer queue, and concurrent writers through it all succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_of_one_store_queue_and_all_succeed() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-writers-{}", std::process::id()));
+        let store = Store::open(&format!("sqlite://{}", dir.join("writers.db").display())).await.unwrap();
+        let (Some(mine), Some(clone)) = (&store.writer, &store.clone().writer) else { panic!("SQLite has a queue") };
+        assert!(std::sync::Arc::ptr_eq(mine, clone));
+        let writers: Vec<_> = (0..64)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let event =
+                        crate::NewAuditEvent { at: i, event: "sign_in".into(), ..crate::NewAuditEvent::default() };
+                    store.record_audit(&event).await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        let rows: i64 = on_db!(store, pool, {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(pool).await.unwrap()
+        });
+        assert_eq!(rows, 64);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
