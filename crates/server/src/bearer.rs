@@ -1,19 +1,26 @@
 //! Access-token checks shared by `/oauth2/resource` and `/api/oauth2`: the token comes as
 //! `Authorization: Bearer` (scheme in any case) or as an `access_token` parameter (RFC 6750 §2), is verified
 //! (RS256, key id, issuer, lifetime), and is honoured only while its grant is live and at its generation.
+//!
+//! Two caches keep a token used again off the slow paths: verified signatures (`VerifiedTokens`: a token's
+//! claims once its RS256 signature checked out; its lifetime is still checked on every use) and grant state
+//! (`Store::grant_state_cached`, bounded by `--token-cache`; see `wsoauth_storage`'s cache for how fresh it is).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, header};
 use wsoauth_storage::GrantState;
 use wsoauth_types::ScopeSet;
 
-use crate::jwt::TokenError;
+use crate::jwt::{Claims, TokenError};
 use crate::params::Params;
 use crate::state::AppState;
 
 /// A verified access token and what it speaks for.
 #[derive(Debug)]
 pub struct Authenticated {
-    pub grant: GrantState,
+    pub grant: Arc<GrantState>,
     pub scopes: ScopeSet,
 }
 
@@ -82,18 +89,27 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authe
 
 async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
-    let mut verified = state.keys().verify(token, &state.public_url, state.now());
-    // A key id we do not know may have been rotated in on another node: read the keys again (at most every 5 s).
-    if verified == Err(TokenError::UnknownKey) && state.reload_keys_if_older_than(5).await {
-        verified = state.keys().verify(token, &state.public_url, state.now());
-    }
-    let claims = verified.map_err(|error| match error {
-        TokenError::Expired => BearerError::Expired,
-        _ => BearerError::Invalid,
-    })?;
+    let now = state.now();
+    let claims = match state.verified.get(state, token, now) {
+        Some(claims) => claims,
+        None => {
+            let mut verified = state.keys().verify(token, &state.public_url, now);
+            // A key id we do not know may have been rotated in on another node: read the keys again (at most
+            // every 5 s).
+            if verified == Err(TokenError::UnknownKey) && state.reload_keys_if_older_than(5).await {
+                verified = state.keys().verify(token, &state.public_url, now);
+            }
+            let claims = Arc::new(verified.map_err(|error| match error {
+                TokenError::Expired => BearerError::Expired,
+                _ => BearerError::Invalid,
+            })?);
+            state.verified.put(state, token, claims.clone());
+            claims
+        }
+    };
     let grant = state
         .store
-        .grant_state(claims.gid)
+        .grant_state_cached(claims.gid, now)
         .await
         .map_err(|error| {
             tracing::error!(%error, "grant lookup failed");
@@ -115,4 +131,53 @@ async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, B
     }
     let scopes = ScopeSet::parse(&grant.grant.scopes).map_err(|_| BearerError::Invalid)?;
     Ok(Authenticated { grant, scopes })
+}
+
+/// Tokens whose RS256 signature, key id and issuer have been checked, by a keyed digest of the token: using a
+/// token again costs a hash instead of an RSA verification. Only tokens that verified are kept (so only holders of
+/// real tokens can fill it), expired ones are never answered, and the whole map is dropped when the signing keys
+/// are read again or it reaches its size.
+pub struct VerifiedTokens {
+    enabled: bool,
+    entries: RwLock<HashMap<Vec<u8>, Arc<Claims>>>,
+}
+
+/// The most tokens remembered.
+const VERIFIED_CAPACITY: usize = 100_000;
+
+impl VerifiedTokens {
+    pub fn new(enabled: bool) -> VerifiedTokens {
+        VerifiedTokens { enabled, entries: RwLock::new(HashMap::new()) }
+    }
+
+    fn key(state: &AppState, token: &str) -> Vec<u8> {
+        state.digest(crate::state::purpose::ACCESS, token)
+    }
+
+    /// The claims of a token verified before and still within its lifetime.
+    fn get(&self, state: &AppState, token: &str, now: i64) -> Option<Arc<Claims>> {
+        if !self.enabled {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let claims = entries.get(&Self::key(state, token))?;
+        (claims.nbf <= now + crate::jwt::LEEWAY && now < claims.exp).then(|| claims.clone())
+    }
+
+    fn put(&self, state: &AppState, token: &str, claims: Arc<Claims>) {
+        if !self.enabled {
+            return;
+        }
+        let key = Self::key(state, token);
+        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, claims);
+    }
+
+    /// Forgets every token (the keys that verified them were read again).
+    pub fn clear(&self) {
+        self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+    }
 }

@@ -68,6 +68,12 @@ pub struct ConfigArgs {
     /// it gets the same new pair instead of revoking the grant; `0` turns the grace off [default: 10s].
     #[arg(long, env = "WSOAUTH_REFRESH_REUSE_GRACE", global = true, value_name = "DURATION")]
     pub refresh_reuse_grace: Option<String>,
+    /// How long a node may answer a bearer check from its cache of grant state. Changes made through this node
+    /// are seen at once; on PostgreSQL, changes made on other nodes as soon as their notification arrives; the
+    /// cache is never older than this (the bound for changes by other processes on SQLite); `0` turns the cache
+    /// off [default: 2s].
+    #[arg(long, env = "WSOAUTH_TOKEN_CACHE", global = true, value_name = "DURATION")]
+    pub token_cache: Option<String>,
     /// Failed sign-ins allowed per email in a sliding window, as COUNT/DURATION, or `off`; past it the sign-in
     /// page answers 429 with Retry-After, even to the right password [default: 10/15m].
     #[arg(long, env = "WSOAUTH_LOGIN_ATTEMPTS_PER_EMAIL", global = true, value_name = "LIMIT")]
@@ -247,6 +253,8 @@ pub struct Settings {
     pub session_idle: i64,
     /// Seconds during which a just-rotated refresh token gets the same new pair again (0: never).
     pub refresh_reuse_grace: i64,
+    /// Seconds a node may answer bearer checks from its cache of grant state (0: no cache).
+    pub token_cache: i64,
     /// Failed sign-ins per email and per client IP, failed client authentications per client_id (`None`: no limit).
     pub login_attempts_per_email: Option<RateLimit>,
     pub login_attempts_per_ip: Option<RateLimit>,
@@ -271,6 +279,7 @@ impl Default for Settings {
             session_ttl: 12 * 3600,
             audit_retention: 180 * 86_400,
             refresh_reuse_grace: 10,
+            token_cache: 2,
             session_idle: 3600,
             tls_cert: None,
             tls_key: None,
@@ -310,6 +319,7 @@ struct FileConfig {
     session_ttl: Option<toml::Value>,
     audit_retention: Option<toml::Value>,
     refresh_reuse_grace: Option<toml::Value>,
+    token_cache: Option<toml::Value>,
     session_idle: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -413,6 +423,13 @@ impl ConfigArgs {
                 Some(text) => parse_seconds(&text)
                     .map_err(|source| ConfigError::Duration { name: "refresh reuse grace", source })?,
                 None => defaults.refresh_reuse_grace,
+            },
+            token_cache: match self.token_cache.clone().or_else(|| value_text(file.token_cache)) {
+                Some(text) if text.trim() == "0" => 0,
+                Some(text) => {
+                    parse_seconds(&text).map_err(|source| ConfigError::Duration { name: "token cache", source })?
+                }
+                None => defaults.token_cache,
             },
             login_attempts_per_email,
             login_attempts_per_ip,

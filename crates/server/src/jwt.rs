@@ -66,6 +66,9 @@ fn kid_of(der: &[u8]) -> String {
 }
 
 /// The claims of a wsoauth access token.
+/// Seconds a token's `nbf` may lie ahead of this clock (another node's clock may run a little fast).
+pub const LEEWAY: i64 = 60;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub iss: String,
@@ -180,7 +183,7 @@ impl KeySet {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(TokenError::Malformed)?;
-        if claims.iss != issuer || claims.nbf > now + 60 {
+        if claims.iss != issuer || claims.nbf > now + LEEWAY {
             return Err(TokenError::Invalid);
         }
         Ok(claims)

@@ -38,7 +38,7 @@ pub enum StartError {
 
 /// Opens the store and builds the shared state. `public_url` is the resolved public base URL.
 pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Clock>) -> Result<Shared, StartError> {
-    let store = Store::open(&settings.database_url).await?;
+    let store = Store::open(&settings.database_url).await?.with_grant_cache(settings.token_cache).await?;
     let random: Arc<dyn RandomSource> = Arc::new(OsRandom);
     let mut fresh = [0u8; 32];
     random.fill(&mut fresh);
@@ -51,6 +51,7 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
     Ok(Arc::new(AppState {
         store,
         limits: crate::limits::Limits::new(&settings),
+        verified: crate::bearer::VerifiedTokens::new(settings.token_cache > 0),
         secure_cookies: public_url.starts_with("https://"),
         public_url,
         settings,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// This server's metrics (`/metrics`): its own recorder, not the process-wide one.
     pub metrics: crate::observe::Metrics,
+    /// Access tokens whose signature has been checked (see `crate::bearer`).
+    pub verified: crate::bearer::VerifiedTokens,
 }
 
 /// Digest domains: a secret of one kind can never be presented as another.
@@ -40,6 +42,8 @@ pub mod purpose {
     pub const CODE: &str = "authorization-code";
     pub const REFRESH: &str = "refresh-token";
     pub const SESSION: &str = "session";
+    /// Only in memory: the key of a verified access token (`crate::bearer::VerifiedTokens`).
+    pub const ACCESS: &str = "access-token";
 }
 
 impl AppState {
@@ -63,6 +67,7 @@ impl AppState {
             Ok(mut slot) => *slot = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+        self.verified.clear();
         Ok(())
     }
 

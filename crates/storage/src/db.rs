@@ -45,6 +45,13 @@ pub(crate) trait Backend {
     /// A transaction that holds the database's write lock from its first statement, so what it reads stays
     /// true until it commits.
     fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// Tells the other nodes, when `tx` commits, that a grant (`Some`) or any grant (`None`) changed, so they
+    /// drop what they cached of it (`crate::cache`). Nothing to do on SQLite: one process serves it.
+    fn announce(
+        &self,
+        tx: &mut Transaction<'static, Self::Db>,
+        grant_id: Option<i64>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
 impl Backend for SqlitePool {
@@ -54,6 +61,9 @@ impl Backend for SqlitePool {
     }
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.begin_with("BEGIN IMMEDIATE").await
+    }
+    async fn announce(&self, _: &mut Transaction<'static, Sqlite>, _: Option<i64>) -> Result<(), sqlx::Error> {
+        Ok(())
     }
 }
 
@@ -67,6 +77,15 @@ impl Backend for PgPool {
         let mut tx = self.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
         Ok(tx)
+    }
+    async fn announce(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        grant_id: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        let payload = grant_id.map_or_else(|| "*".to_owned(), |id| id.to_string());
+        sqlx::query("SELECT pg_notify($1, $2)").bind(crate::cache::CHANNEL).bind(payload).execute(&mut **tx).await?;
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! typed PostgreSQL pool (never `sqlx::Any`), and every query is written once for both (see `db`). Every
 //! single-use secret is consumed by one conditional write whose affected-row count decides the winner.
 
+mod cache;
 mod db;
 mod error;
 mod migrate;

@@ -8,6 +8,7 @@ mod api_users;
 mod audit;
 mod authorize;
 mod browser;
+mod cache;
 mod cli;
 mod common;
 mod consent;

@@ -1,7 +1,7 @@
 //! Remembered consent and the apps a person has connected.
 
 use super::Store;
-use crate::db::{DbRow, on_db};
+use crate::db::{Backend, DbRow, on_db};
 use crate::error::StorageError;
 
 /// An app a member has approved.
@@ -92,7 +92,9 @@ impl Store {
                 .bind(app_id)
                 .execute(&mut *tx)
                 .await?;
+            pool.announce(&mut tx, None).await?;
             tx.commit().await?;
+            self.forget(None);
             Ok(revoked)
         })
     }

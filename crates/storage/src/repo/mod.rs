@@ -14,6 +14,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::cache::{GrantCache, Listening};
 use crate::db::{Backend, DbRow, Pool, impl_for_tx, on_db};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
@@ -41,6 +42,10 @@ pub struct Store {
     /// one commits. Writers in other processes (the admin CLI) still meet the busy handler.
     /// `None` on PostgreSQL, which has row locks and many writers.
     pub(crate) writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Grant state for bearer checks (see `crate::cache`); `None` until `with_grant_cache`.
+    cache: Option<std::sync::Arc<GrantCache>>,
+    /// The task listening for other nodes' grant changes (PostgreSQL), stopped with the last clone.
+    listening: Option<std::sync::Arc<Listening>>,
 }
 
 const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_id, a.name AS account_name, \
@@ -77,7 +82,7 @@ impl Store {
             .await
             .map_err(|source| StorageError::Connect { url: redact_url(url), source })?;
         // PostgreSQL has many writers at once: the in-process queue is for SQLite's single writer only.
-        Ok(Store { pool: Pool::Postgres(pool), writer: None })
+        Ok(Store { pool: Pool::Postgres(pool), writer: None, cache: None, listening: None })
     }
 
     async fn open_sqlite(url: &str) -> Result<Store, StorageError> {
@@ -115,7 +120,29 @@ impl Store {
             .max_lifetime(if memory { None } else { Some(Duration::from_secs(3600)) })
             .connect_with(options)
             .await?;
-        Ok(Store { pool: Pool::Sqlite(pool), writer: Some(Default::default()) })
+        Ok(Store { pool: Pool::Sqlite(pool), writer: Some(Default::default()), cache: None, listening: None })
+    }
+
+    /// Caches grant state for `ttl` seconds (0: no cache) for `grant_state_cached`; on PostgreSQL also listens
+    /// for other nodes' grant changes. See `crate::cache` for how fresh the answers are.
+    pub async fn with_grant_cache(mut self, ttl: i64) -> Result<Store, StorageError> {
+        if ttl <= 0 {
+            return Ok(self);
+        }
+        let cache = std::sync::Arc::new(GrantCache::new(ttl));
+        if let Pool::Postgres(pool) = &self.pool {
+            let task = crate::cache::listen(pool.clone(), std::sync::Arc::downgrade(&cache)).await?;
+            self.listening = Some(std::sync::Arc::new(Listening(task)));
+        }
+        self.cache = Some(cache);
+        Ok(self)
+    }
+
+    /// Drops cached state of one grant (or all) after this process changed it.
+    fn forget(&self, grant_id: Option<i64>) {
+        if let Some(cache) = &self.cache {
+            cache.forget(grant_id);
+        }
     }
 
     /// This process's turn to write on the token path (SQLite only; `None` on PostgreSQL).
@@ -126,14 +153,19 @@ impl Store {
         }
     }
 
-    /// Applies every migration not yet applied. Safe to run on every start.
+    /// Applies every migration not yet applied. Safe to run on every start, and by several processes at once on
+    /// one database (nodes starting together): each step holds the write lock ([`Backend::begin_write`]), so one
+    /// process applies a version and the others find it recorded. Without the lock, two nodes starting on an empty
+    /// PostgreSQL database both ran `CREATE TABLE` and one of them stopped with a duplicate-key error.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             let migrations = match self.pool {
                 Pool::Sqlite(_) => migrate::SQLITE,
                 Pool::Postgres(_) => migrate::POSTGRES,
@@ -141,7 +173,7 @@ impl Store {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let now = i64::try_from(now).unwrap_or(i64::MAX);
             for (version, sql) in migrations {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
                     .fetch_optional(&mut *tx)
@@ -433,7 +465,11 @@ impl Store {
     /// Deletes an app with its codes and grants (so every token it holds stops working).
     pub async fn delete_app(&self, app_id: i64) -> Result<bool, StorageError> {
         on_db!(self, pool, {
-            let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(pool).await?;
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(&mut *tx).await?;
+            pool.announce(&mut tx, None).await?;
+            tx.commit().await?;
+            self.forget(None);
             Ok(done.rows_affected() == 1)
         })
     }
@@ -570,7 +606,9 @@ impl Store {
                     .bind(code_digest)
                     .execute(&mut *tx)
                     .await?;
+                pool.announce(&mut tx, None).await?;
                 tx.commit().await?;
+                self.forget(None);
                 return Err(ExchangeError::Replayed);
             };
             let code_app: i64 = row.col("app_id")?;
@@ -679,7 +717,9 @@ impl Store {
             };
             let grant = grant_from(&row)?;
             tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+            pool.announce(&mut tx, Some(grant.id)).await?;
             tx.commit().await?;
+            self.forget(Some(grant.id));
             Ok(grant)
         })
     }
@@ -694,6 +734,9 @@ impl Store {
                 .bind(generation)
                 .execute(pool)
                 .await?;
+            if let Some(cache) = &self.cache {
+                cache.mark_used(grant_id, generation);
+            }
             Ok(())
         })
     }
@@ -723,6 +766,28 @@ impl Store {
         })
     }
 
+    /// `grant_state` through the cache of `with_grant_cache` (read at `now`, on the caller's clock); without a
+    /// cache, straight from the database.
+    pub async fn grant_state_cached(
+        &self,
+        grant_id: i64,
+        now: i64,
+    ) -> Result<Option<std::sync::Arc<GrantState>>, StorageError> {
+        let Some(cache) = &self.cache else {
+            return Ok(self.grant_state(grant_id).await?.map(std::sync::Arc::new));
+        };
+        if let Some(state) = cache.get(grant_id, now) {
+            return Ok(Some(state));
+        }
+        let epoch = cache.epoch();
+        let Some(state) = self.grant_state(grant_id).await? else {
+            return Ok(None);
+        };
+        let state = std::sync::Arc::new(state);
+        cache.put(state.clone(), now, epoch);
+        Ok(Some(state))
+    }
+
     /// Deletes what can no longer be used: expired sessions and refresh tokens, codes a day after they expired
     /// (kept that long to recognise a replay), and grants left without any refresh token. Returns rows deleted.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StorageError> {
@@ -735,12 +800,16 @@ impl Store {
             ] {
                 deleted += sqlx::query(sql).bind(cutoff).execute(pool).await?.rows_affected();
             }
+            let mut tx = pool.begin().await?;
             deleted += sqlx::query(
                 "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
             )
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+            pool.announce(&mut tx, None).await?;
+            tx.commit().await?;
+            self.forget(None);
             Ok(deleted)
         })
     }
@@ -771,11 +840,15 @@ impl Store {
     /// Revokes a grant: every access and refresh token issued from it stops working. Returns whether it was live.
     pub async fn revoke_grant(&self, grant_id: i64, now: i64) -> Result<bool, StorageError> {
         on_db!(self, pool, {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(grant_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            pool.announce(&mut tx, Some(grant_id)).await?;
+            tx.commit().await?;
+            self.forget(Some(grant_id));
             Ok(done.rows_affected() == 1)
         })
     }
@@ -802,7 +875,9 @@ impl Store {
         })
     }
 
-    /// Stores a signing key unless a key already exists (first node to start wins); returns whether it was stored.
+    /// Stores a signing key unless an active key already exists (first node to start wins); returns whether it was
+    /// stored. Under the write lock: on PostgreSQL a bare `INSERT ... WHERE NOT EXISTS` lets two nodes starting
+    /// together both insert (neither sees the other's uncommitted row), leaving two active keys.
     pub async fn insert_first_signing_key(
         &self,
         kid: &str,
@@ -810,6 +885,7 @@ impl Store {
         now: i64,
     ) -> Result<bool, StorageError> {
         on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "INSERT INTO signing_keys (kid, private_key, created_at) SELECT $1, $2, $3 \
              WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
@@ -817,16 +893,18 @@ impl Store {
             .bind(kid)
             .bind(private_key)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             Ok(done.rows_affected() == 1)
         })
     }
 
-    /// Makes `kid` the signing key: every other key is retired now (it still verifies until it is deleted).
+    /// Makes `kid` the signing key: every other key is retired now (it still verifies until it is deleted). Under
+    /// the write lock, so two rotations at once (or a rotation and a first start) leave one active key.
     pub async fn rotate_signing_key(&self, kid: &str, private_key: &[u8], now: i64) -> Result<(), StorageError> {
         on_db!(self, pool, {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                 .bind(now)
                 .execute(&mut *tx)
