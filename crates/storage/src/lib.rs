@@ -5,6 +5,7 @@
 mod cache;
 mod db;
 mod error;
+mod export_file;
 mod migrate;
 mod model;
 mod repo;
@@ -24,3 +25,9 @@ pub use repo::tasks::{
 };
 pub use repo::teams::{FolderRow, NewMember, TeamRow};
 pub use scratch::scratch_postgres;
+
+/// Moving a whole database between backends: the rows of every table as typed values, and the export file.
+pub mod transfer {
+    pub use crate::export_file::{FORMAT, FORMAT_VERSION, Header, Reader, Writer};
+    pub use crate::repo::transfer::{Column, Kind, Record, TABLES, Table, TransferError, Value};
+}

@@ -7,6 +7,7 @@ pub mod projects;
 pub mod tags;
 pub mod tasks;
 pub mod teams;
+pub mod transfer;
 
 use std::str::FromStr;
 use std::time::Duration;
