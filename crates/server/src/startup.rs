@@ -86,7 +86,8 @@ pub(crate) async fn load_keys(store: &Store, now: i64) -> Result<KeySet, StartEr
     Ok(KeySet::new(active, all))
 }
 
-/// On an empty database: one account and its owner. Returns the sign-in details to print, if it created them.
+/// On an empty database: one account and its owner. Returns the sign-in details to print, if it created them (of
+/// several nodes starting at once on one database, exactly one does).
 pub async fn bootstrap(state: &AppState) -> Result<Option<(String, Option<String>)>, StartError> {
     if state.store.count_accounts().await? > 0 {
         return Ok(None);
@@ -98,7 +99,11 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<(String, Option<String
     // checked before the account exists: a refused email or password must not leave an ownerless account that
     // stops the next start from bootstrapping
     admin::check_member(&email, Some(&password)).map_err(bad)?;
-    let account = admin::create_account(state, "My account", Some("main")).await.map_err(bad)?;
+    // one conditional insert under the write lock: of several nodes starting together on an empty database, one
+    // creates the account (and then its owner); the others find it there and carry on
+    let Some(account) = state.store.create_first_account("My account", "main", state.now()).await? else {
+        return Ok(None);
+    };
     admin::add_member(state, account.id, &email, "Account", "Owner", Role::Owner, Some(password.clone()))
         .await
         .map_err(bad)?;

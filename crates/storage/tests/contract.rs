@@ -75,6 +75,7 @@ contract!(
     deleting_an_app_ends_its_grants,
     sessions_expire_and_end,
     only_the_first_signing_key_is_stored,
+    nodes_starting_together_store_one_key_and_one_account,
     purge_removes_only_what_is_dead,
     pkce_is_checked_when_the_code_is_spent,
 );
@@ -255,6 +256,50 @@ async fn only_the_first_signing_key_is_stored(db: Db) {
     let keys = db.store.signing_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].kid, "k1");
+}
+
+/// Several nodes starting at once on an empty database (each call on a connection of its own): one first signing
+/// key, one first account (even with different slugs), and concurrent rotations leave one active key.
+async fn nodes_starting_together_store_one_key_and_one_account(db: Db) {
+    let keys: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = db.store.clone();
+            tokio::spawn(async move { store.insert_first_signing_key(&format!("k{i}"), &[i], 1).await })
+        })
+        .collect();
+    let mut stored = 0;
+    for key in keys {
+        stored += usize::from(key.await.unwrap().unwrap());
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(db.store.signing_keys().await.unwrap().len(), 1);
+
+    let accounts: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = db.store.clone();
+            tokio::spawn(async move { store.create_first_account("First", &format!("first-{i}"), 1).await })
+        })
+        .collect();
+    let mut created = 0;
+    for account in accounts {
+        created += usize::from(account.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(created, 1);
+    assert_eq!(db.store.accounts().await.unwrap().len(), 1);
+    assert!(db.store.create_first_account("Second", "second", 2).await.unwrap().is_none());
+
+    let rotations: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = db.store.clone();
+            tokio::spawn(async move { store.rotate_signing_key(&format!("r{i}"), &[i], 2).await })
+        })
+        .collect();
+    for rotation in rotations {
+        rotation.await.unwrap().unwrap();
+    }
+    let keys = db.store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 9);
+    assert_eq!(keys.iter().filter(|key| key.retired_at.is_none()).count(), 1, "{keys:?}");
 }
 
 async fn purge_removes_only_what_is_dead(db: Db) {

@@ -246,6 +246,32 @@ impl Store {
         on_db!(self, pool, { Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(pool).await?) })
     }
 
+    /// Creates the first account, unless the database already has one (then `None`): the bootstrap of an empty
+    /// database, which several nodes starting together may attempt at once; under the write lock exactly one of
+    /// them creates it.
+    pub async fn create_first_account(
+        &self,
+        name: &str,
+        slug: &str,
+        now: i64,
+    ) -> Result<Option<Account>, StorageError> {
+        on_db!(self, pool, {
+            let mut tx = pool.begin_write().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO accounts (name, slug, created_at) SELECT $1, $2, $3 \
+                 WHERE NOT EXISTS (SELECT 1 FROM accounts) RETURNING id",
+            )
+            .bind(name)
+            .bind(slug)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, "an account with this slug"))?;
+            tx.commit().await?;
+            Ok(id.map(|id| Account { id, name: name.to_owned(), slug: slug.to_owned() }))
+        })
+    }
+
     pub async fn create_account(&self, name: &str, slug: &str, now: i64) -> Result<Account, StorageError> {
         on_db!(self, pool, {
             let id: i64 =
