@@ -297,7 +297,12 @@ impl Browser {
 
     /// Signs in through the login page; panics unless it succeeds.
     pub async fn login(&self, server: &TestServer, email: &str, password: &str) {
-        let (status, location, body) = self.try_login(server, email, password, "/").await;
+        self.login_at(&server.base, email, password).await;
+    }
+
+    /// Signs in through the login page of the server at `base` (any server, a `wsoauth` process too).
+    pub async fn login_at(&self, base: &str, email: &str, password: &str) {
+        let (status, location, body) = self.try_login_at(base, email, password, "/").await;
         assert_eq!(status, StatusCode::SEE_OTHER, "sign-in failed: {body}");
         assert_eq!(location.as_deref(), Some("/"));
     }
@@ -309,7 +314,17 @@ impl Browser {
         password: &str,
         next: &str,
     ) -> (StatusCode, Option<String>, String) {
-        let (_, _, page) = self.get(&server.url("/login")).await;
+        self.try_login_at(&server.base, email, password, next).await
+    }
+
+    pub async fn try_login_at(
+        &self,
+        base: &str,
+        email: &str,
+        password: &str,
+        next: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        let (_, _, page) = self.get(&format!("{base}/login")).await;
         let csrf = hidden_fields(&page).into_iter().find(|(k, _)| k == "csrf_token").unwrap().1;
         let form = [
             ("csrf_token".to_owned(), csrf),
@@ -317,7 +332,7 @@ impl Browser {
             ("email".to_owned(), email.to_owned()),
             ("password".to_owned(), password.to_owned()),
         ];
-        self.post(&server.url("/login"), &form).await
+        self.post(&format!("{base}/login"), &form).await
     }
 
     /// Opens the consent page for `query` (the person must be signed in and have one account, or `query` must

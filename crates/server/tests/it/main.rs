@@ -16,6 +16,7 @@ mod demo;
 mod flow;
 mod keys;
 mod limits;
+mod nodes;
 mod observe;
 mod pages;
 mod pkce;
