@@ -320,6 +320,39 @@ def grow(db_file, count):
                       "db_mb": round(size / 2**20, 1), "seconds": round(time.perf_counter() - started, 1)}))
 
 
+def grow_postgres(url, count):
+    """`grow` on PostgreSQL, through psql (in the database's own schema, one transaction): `count` grants like the
+    ones a code exchange makes, each with one live refresh token; random 32-byte digests from two md5s."""
+    started = time.perf_counter()
+    now = int(time.time())
+    sql = f"""
+BEGIN;
+CREATE TEMP TABLE bench_first AS SELECT COALESCE(MAX(id), 0) AS id FROM grants;
+INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at)
+    SELECT g.app_id, g.user_id, g.scopes,
+           decode(md5(random()::text || i::text) || md5(i::text || random()::text), 'hex'), 1, {now}
+    FROM generate_series(1, {int(count)}) AS i,
+         (SELECT app_id, user_id, scopes FROM grants ORDER BY id LIMIT 1) AS g;
+INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at)
+    SELECT decode(md5(random()::text || id::text) || md5(id::text || random()::text), 'hex'), id, 1, {now},
+           {now + 30 * 86400}
+    FROM grants WHERE id > (SELECT id FROM bench_first);
+COMMIT;
+ANALYZE grants;
+ANALYZE refresh_tokens;
+SELECT json_build_object('grants', (SELECT COUNT(*) FROM grants), 'refresh_tokens',
+    (SELECT COUNT(*) FROM refresh_tokens), 'db_mb', round(pg_database_size(current_database()) / 1048576.0, 1));
+"""
+    base, _, query = url.partition("?")
+    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", base], input=sql,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"helper.py: psql failed: {out.stderr}")
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures.update({"inserted": count, "seconds": round(time.perf_counter() - started, 1)})
+    print(json.dumps(figures))
+
+
 def measure(name, pid, url, script, results):
     """One wrk run; appends wrk's figures and the CPU used by the server, wrk and the whole machine."""
     command = ["wrk", "-t", os.environ.get("BENCH_THREADS", "1"), "-c", os.environ["BENCH_CONCURRENCY"],
@@ -432,6 +465,8 @@ def main():
         if best is None:
             sys.exit(f"helper.py: no project visible: {body[:300]}")
         print(json.dumps({"id_project": best[0], "tasks": best[1]}))
+    elif command == "grow-postgres":
+        grow_postgres(args[0], int(args[1]))
     elif command == "port":
         print(free_port())
     elif command == "wait":

@@ -183,10 +183,14 @@ for line in open(sys.argv[1]):
     echo "  server memory after the load: $(memory "$pid")"
     "${HELPER[@]}" record "$results" "$(awk '/^VmRSS|^VmHWM/ {v[$1]=$2} END {printf "{\"name\": \"memory\", \"kind\": \"info\", \"rss_kb\": %d, \"hwm_kb\": %d, \"text\": \"after the load: RSS %.1f MB, peak (VmHWM) %.1f MB\"}", v["VmRSS:"], v["VmHWM:"], v["VmRSS:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status")"
 
-    if [ "$BIG_TOKENS" -gt 0 ] && [ -n "$file" ]; then
+    if [ "$BIG_TOKENS" -gt 0 ]; then
         stop_server
         say "$label: $BIG_TOKENS stored tokens"
-        "${HELPER[@]}" grow "$file" "$BIG_TOKENS"
+        if [ -n "$file" ]; then
+            "${HELPER[@]}" grow "$file" "$BIG_TOKENS"
+        else
+            "${HELPER[@]}" grow-postgres "$url" "$BIG_TOKENS"
+        fi
         local big_start
         big_start=$("${HELPER[@]}" startup "$BIN" "$url" 3)
         echo "  start-up with them: $big_start"
