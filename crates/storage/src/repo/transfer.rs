@@ -150,6 +150,10 @@ struct Dialect {
     bytewise: &'static str,
     kind: fn(&str) -> Option<Kind>,
     postgres: bool,
+    /// Parameters per INSERT. sqlx looks each SQLite parameter's name up in a list (`sqlite3VListNumToName`), so
+    /// a statement's cost grows with the square of its parameters there: a few rows each. PostgreSQL takes up
+    /// to 65535, and each statement is a round trip: many rows each.
+    max_params: usize,
 }
 
 trait HasDialect {
@@ -164,6 +168,7 @@ impl HasDialect for SqlitePool {
         bytewise: "",
         kind: sqlite_kind,
         postgres: false,
+        max_params: 100,
     };
 }
 
@@ -178,6 +183,7 @@ impl HasDialect for PgPool {
         bytewise: " COLLATE \"C\"",
         kind: postgres_kind,
         postgres: true,
+        max_params: 30_000,
     };
 }
 
@@ -342,7 +348,13 @@ struct Filling<'a> {
 
 impl<'a> Filling<'a> {
     /// Checks that the file's next table is `TABLES[at]` with this database's columns (in any order).
-    fn start(at: usize, name: &str, columns: &[String], all: &'a [Vec<Column>]) -> Result<Filling<'a>, TransferError> {
+    fn start(
+        at: usize,
+        name: &str,
+        columns: &[String],
+        all: &'a [Vec<Column>],
+        max_params: usize,
+    ) -> Result<Filling<'a>, TransferError> {
         let Some(expected) = TABLES.get(at) else {
             return Err(TransferError::NotAnExport(format!("unexpected table {name:?} after the last table")));
         };
@@ -368,8 +380,7 @@ impl<'a> Filling<'a> {
         if let Some(lacking) = target.iter().find(|c| !columns.contains(&c.name)) {
             return Err(table_error(name, format!("the file lacks column {}", lacking.name)));
         }
-        // SQLite binds at most 32766 parameters per statement, PostgreSQL 65535
-        let batch_rows = (30_000 / found.len()).clamp(1, 500);
+        let batch_rows = (max_params / found.len()).clamp(1, 5000);
         Ok(Filling { table: expected, columns: found, batch: Vec::new(), batch_rows, rows: 0 })
     }
 
@@ -407,8 +418,12 @@ macro_rules! flush {
         if !$filling.batch.is_empty() {
             let text = insert_sql($filling.table.name, &$filling.columns, $filling.batch.len());
             let args = $filling.args()?;
-            bind_args!(sqlx::query(AssertSqlSafe(text)), args).execute(&mut *$tx).await?;
-            $filling.rows += $filling.batch.len() as u64;
+            let (first, last) = ($filling.rows + 1, $filling.rows + $filling.batch.len() as u64);
+            bind_args!(sqlx::query(AssertSqlSafe(text)), args).execute(&mut *$tx).await.map_err(|error| {
+                let message = format!("rows {first} to {last}: {}", StorageError::from(error));
+                table_error($filling.table.name, message)
+            })?;
+            $filling.rows = last;
             $filling.batch.clear();
         }
     };
@@ -496,13 +511,13 @@ impl Store {
                     let rows = bind_args!(sqlx::query(AssertSqlSafe(text)), args).fetch_all(&mut *tx).await?;
                     let mut last = None;
                     for row in &rows {
-                        let values = read_row(row, columns)?;
-                        sink(&Record::Row(values.clone())).map_err(TransferError::Write)?;
-                        last = Some(values);
+                        let record = Record::Row(read_row(row, columns)?);
+                        sink(&record).map_err(TransferError::Write)?;
+                        last = Some(record);
                     }
                     count += rows.len() as u64;
                     match last {
-                        Some(values) if rows.len() == PAGE => {
+                        Some(Record::Row(values)) if rows.len() == PAGE => {
                             let key: Vec<Value> = key_at.iter().map(|i| values[*i].clone()).collect();
                             if key.contains(&Value::Null) {
                                 return Err(table_error(table.name, "a row has a NULL key"));
@@ -551,7 +566,7 @@ impl Store {
                             flush!(tx, done);
                             counts.push((done.table.name, done.rows));
                         }
-                        filling = Some(Filling::start(counts.len(), &name, &columns, &all)?);
+                        filling = Some(Filling::start(counts.len(), &name, &columns, &all, sql.max_params)?);
                     }
                     Record::Row(values) => {
                         let Some(filling) = filling.as_mut() else {
