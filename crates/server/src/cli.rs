@@ -1,11 +1,14 @@
 //! The admin commands of the `wsoauth` binary. Each reads the same configuration as `serve`.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::json;
-use wsoauth_domain::SystemClock;
-use wsoauth_storage::{Account, Role};
+use wsoauth_domain::{Clock, SystemClock};
+use wsoauth_storage::transfer::{Header, Reader, TransferError, Writer};
+use wsoauth_storage::{Account, Role, Store};
 
 use crate::admin::{self, AdminError};
 use crate::audit::{self, Entry, Event};
@@ -23,6 +26,10 @@ pub enum CliError {
     Usage(String),
     #[error("cannot read the password from standard input: {0}")]
     Stdin(std::io::Error),
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    #[error("cannot open {path}: {source}")]
+    File { path: String, source: std::io::Error },
 }
 
 impl From<wsoauth_storage::StorageError> for CliError {
@@ -233,4 +240,85 @@ pub async fn migrate(settings: Settings) -> Result<(), CliError> {
     let versions = state.store.schema_versions().await?;
     println!("{}", json!({"schema_versions": versions}));
     Ok(())
+}
+
+/// `wsoauth export`: the whole database as JSON lines (see `wsoauth_storage::transfer`), to `output` or stdout.
+pub async fn export(settings: Settings, output: Option<PathBuf>) -> Result<(), CliError> {
+    // the store alone: `state` would give an empty database a digest key and a signing key
+    let store = Store::open(&settings.database_url).await?;
+    let header = Header { schema: store.schema_version().await?, exported_at: SystemClock.now() };
+    let started = Instant::now();
+    let counts = match &output {
+        Some(path) => {
+            let file = create_private(path)?;
+            let written = write_export(&store, header, std::io::BufWriter::new(file)).await;
+            if written.is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            written?
+        }
+        None => write_export(&store, header, std::io::BufWriter::new(std::io::stdout().lock())).await?,
+    };
+    let to = output.map_or_else(|| "standard output".to_owned(), |path| path.display().to_string());
+    summary(&format!("exported schema version {} to {to}", header.schema), &counts, started);
+    Ok(())
+}
+
+async fn write_export(store: &Store, header: Header, out: impl Write) -> Result<Vec<(&'static str, u64)>, CliError> {
+    let mut writer = Writer::start(out, header).map_err(TransferError::Write)?;
+    let counts = store.export(|record| writer.write(record)).await?;
+    writer.finish().map_err(TransferError::Write)?;
+    Ok(counts)
+}
+
+/// A new or truncated file only its owner can read: the export holds every secret of the database.
+fn create_private(path: &Path) -> Result<std::fs::File, CliError> {
+    let failed = |source| CliError::File { path: path.display().to_string(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path).map_err(failed)?;
+        // an existing file keeps its mode through open: narrow it before writing
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path).map_err(failed)
+}
+
+/// `wsoauth import`: an export from `input` or stdin into the configured database, which must be empty.
+pub async fn import(settings: Settings, input: Option<PathBuf>) -> Result<(), CliError> {
+    match input {
+        Some(path) => {
+            let file = std::fs::File::open(&path)
+                .map_err(|source| CliError::File { path: path.display().to_string(), source })?;
+            read_import(settings, std::io::BufReader::new(file), &path.display().to_string()).await
+        }
+        None => read_import(settings, std::io::stdin().lock(), "standard input").await,
+    }
+}
+
+async fn read_import(settings: Settings, input: impl BufRead, from: &str) -> Result<(), CliError> {
+    // the header first: a file that is no export never touches (or creates) the database
+    let (records, header) = Reader::open(input)?;
+    // opening the store runs the migrations; `state` would write a digest key and a signing key
+    let store = Store::open(&settings.database_url).await?;
+    let started = Instant::now();
+    let counts = store.import(header.schema, records).await?;
+    summary(&format!("imported schema version {} from {from}", header.schema), &counts, started);
+    Ok(())
+}
+
+/// What an export or import moved, on stderr (stdout may be the export itself).
+fn summary(what: &str, counts: &[(&str, u64)], started: Instant) {
+    let rows: u64 = counts.iter().map(|(_, n)| n).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut text = format!("wsoauth: {what}: {rows} rows in {} tables, {seconds:.2} s\n", counts.len());
+    for (table, n) in counts {
+        text.push_str(&format!("  {table:<20} {n}\n"));
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }

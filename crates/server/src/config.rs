@@ -133,6 +133,22 @@ pub enum Command {
     /// Bring the database schema up to date and print the applied versions (`serve` and every command do this by
     /// themselves; this is for scripts that migrate before starting servers).
     Migrate,
+    /// Write the whole database to a file (JSON lines), to import it elsewhere: into PostgreSQL from SQLite, or
+    /// back. The file holds password hashes, the digests of tokens and client secrets, the digest key and the
+    /// signing keys' private keys: treat it as a secret (with --output it is created with mode 0600).
+    Export {
+        /// Write the export to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read an export into the configured database, which must be new and empty (migrations run first; only the
+    /// same schema version is accepted; nothing is written unless all is). Ids, passwords, tokens, client secrets
+    /// and signing keys are kept: issued tokens stay valid. The file holds every secret: treat it as one.
+    Import {
+        /// Read the export from FILE instead of standard input.
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,8 @@ async fn main() -> ExitCode {
         Command::Keys(command) => cli::keys(settings, command).await,
         Command::Demo(command) => cli::demo(settings, command).await,
         Command::Migrate => cli::migrate(settings).await,
+        Command::Export { output } => cli::export(settings, output).await,
+        Command::Import { input } => cli::import(settings, input).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
