@@ -23,4 +23,5 @@ mod pkce;
 mod reuse;
 mod revoke;
 mod tls;
+mod transfer;
 mod wire;
