@@ -48,13 +48,13 @@ impl Store {
             let _writing = self.write_turn().await;
             Ok(sqlx::query_scalar(
                 "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
-             SELECT $1, $2, k.account_id, k.person_id, \
-                    COALESCE($5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
-                    $6, $7, $8 \
-             FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $5), \
-                                       (SELECT account_id FROM apps WHERE client_id = $6)) AS account_id, \
-                          COALESCE($4, (SELECT person_id FROM users WHERE id = $5)) AS person_id) k \
-             RETURNING id",
+                 SELECT $1, $2, k.account_id, k.person_id, \
+                 COALESCE($5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
+                 $6, $7, $8 \
+                 FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $5), \
+                 (SELECT account_id FROM apps WHERE client_id = $6)) AS account_id, \
+                 COALESCE($4, (SELECT person_id FROM users WHERE id = $5)) AS person_id) k \
+                 RETURNING id",
             )
             .bind(event.at)
             .bind(&event.event)
@@ -83,11 +83,11 @@ impl Store {
             let ids = serde_json::Value::from(account_ids.to_vec()).to_string();
             let rows = sqlx::query(
                 "SELECT l.id, l.at, l.event, l.account_id, a.name AS account_name, l.person_id, p.email, l.user_id, \
-             l.client_id, ap.name AS app_name, l.ip, l.detail \
-             FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id LEFT JOIN people p ON p.id = l.person_id \
-             LEFT JOIN apps ap ON ap.client_id = l.client_id \
-             WHERE l.account_id IN (SELECT value FROM json_each($1)) AND ($2 IS NULL OR l.id < $2) \
-             ORDER BY l.id DESC LIMIT $3",
+                 l.client_id, ap.name AS app_name, l.ip, l.detail \
+                 FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id LEFT JOIN people p ON p.id = l.person_id \
+                 LEFT JOIN apps ap ON ap.client_id = l.client_id \
+                 WHERE l.account_id IN (SELECT value FROM json_each($1)) AND ($2 IS NULL OR l.id < $2) \
+                 ORDER BY l.id DESC LIMIT $3",
             )
             .bind(ids)
             .bind(before_id)

@@ -45,8 +45,8 @@ impl Store {
         on_db!(self, pool, {
             let sql = format!(
                 "SELECT t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id FROM tasks t \
-             JOIN projects p ON p.id = t.project_id WHERE t.id = $4 AND t.account_id = $1 \
-             AND {VISIBLE_PROJECT} AND {VISIBLE_TASK}"
+                 JOIN projects p ON p.id = t.project_id WHERE t.id = $4 AND t.account_id = $1 \
+                 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK}"
             );
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(viewer.account_id)
@@ -67,7 +67,7 @@ impl Store {
         on_db!(self, pool, {
             let sql = format!(
                 "SELECT {COMMENT_COLUMNS} FROM {COMMENT_JOIN} WHERE c.task_id = $4 AND {VISIBLE_PROJECT} \
-             AND {VISIBLE_TASK} AND {VISIBLE_COMMENT} ORDER BY c.id DESC"
+                 AND {VISIBLE_TASK} AND {VISIBLE_COMMENT} ORDER BY c.id DESC"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(viewer.account_id)
@@ -94,9 +94,10 @@ impl Store {
                 return Ok(map);
             }
             let sql = format!(
-                "SELECT * FROM (SELECT {COMMENT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.id DESC) \
-             AS n FROM {COMMENT_JOIN} WHERE c.task_id IN (SELECT value FROM json_each($4)) AND {VISIBLE_PROJECT} \
-             AND {VISIBLE_TASK} AND {VISIBLE_COMMENT}) AS ranked WHERE n <= $5 ORDER BY task_id, id DESC"
+                "SELECT * FROM (SELECT {COMMENT_COLUMNS}, \
+                 ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.id DESC) \
+                 AS n FROM {COMMENT_JOIN} WHERE c.task_id IN (SELECT value FROM json_each($4)) AND {VISIBLE_PROJECT} \
+                 AND {VISIBLE_TASK} AND {VISIBLE_COMMENT}) AS ranked WHERE n <= $5 ORDER BY task_id, id DESC"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(viewer.account_id)
@@ -127,19 +128,20 @@ impl Store {
         on_db!(self, pool, {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
-            "INSERT INTO comments (task_id, author_id, text, date_added, hidden) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(task_id)
-        .bind(author_id)
-        .bind(text)
-        .bind(now)
-        .bind(i64::from(visible_to.is_some()))
-        .fetch_one(&mut *tx)
-        .await?;
+                "INSERT INTO comments (task_id, author_id, text, date_added, hidden) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING id",
+            )
+            .bind(task_id)
+            .bind(author_id)
+            .bind(text)
+            .bind(now)
+            .bind(i64::from(visible_to.is_some()))
+            .fetch_one(&mut *tx)
+            .await?;
             if let Some(users) = visible_to.filter(|users| !users.is_empty()) {
                 sqlx::query(
                     "INSERT INTO comment_visibility (comment_id, user_id) SELECT $1, value FROM json_each($2) \
-                 WHERE true ON CONFLICT DO NOTHING",
+                     WHERE true ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(ids_json(users))

@@ -34,7 +34,8 @@ impl Store {
         on_db!(self, pool, {
             sqlx::query(
                 "INSERT INTO consents (user_id, app_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                 ON CONFLICT (user_id, app_id) \
+                 DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
             )
             .bind(user_id)
             .bind(app_id)
@@ -51,8 +52,8 @@ impl Store {
         on_db!(self, pool, {
             let rows = sqlx::query(
                 "SELECT c.user_id, a.name AS account_name, c.app_id, ap.name AS app_name, ap.client_id, c.scopes, \
-             c.granted_at FROM consents c JOIN users u ON u.id = c.user_id JOIN accounts a ON a.id = u.account_id \
-             JOIN apps ap ON ap.id = c.app_id WHERE u.person_id = $1 ORDER BY c.granted_at DESC, c.app_id",
+                 c.granted_at FROM consents c JOIN users u ON u.id = c.user_id JOIN accounts a ON a.id = u.account_id \
+                 JOIN apps ap ON ap.id = c.app_id WHERE u.person_id = $1 ORDER BY c.granted_at DESC, c.app_id",
             )
             .bind(person_id)
             .fetch_all(pool)

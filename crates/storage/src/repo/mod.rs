@@ -428,7 +428,7 @@ impl Store {
             let uris = uris_to_json(&fields.redirect_uris);
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO apps (account_id, client_id, secret_digest, name, redirect_uris, scopes, created_at, \
-             updated_at, public, require_pkce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                 updated_at, public, require_pkce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             )
             .bind(account_id)
             .bind(client_id)
@@ -462,17 +462,18 @@ impl Store {
         on_db!(self, pool, {
             // A public app always requires PKCE, whatever the form says.
             let done = sqlx::query(
-            "UPDATE apps SET name = $1, redirect_uris = $2, scopes = $3, require_pkce = CASE WHEN public = 1 OR $4 = 1 THEN 1 ELSE 0 END, updated_at = $5 \
-             WHERE id = $6",
-        )
-        .bind(&fields.name)
-        .bind(uris_to_json(&fields.redirect_uris))
-        .bind(&fields.scopes)
-        .bind(i64::from(fields.require_pkce))
-        .bind(now)
-        .bind(app_id)
-        .execute(pool)
-        .await?;
+                "UPDATE apps SET name = $1, redirect_uris = $2, scopes = $3, \
+                 require_pkce = CASE WHEN public = 1 OR $4 = 1 THEN 1 ELSE 0 END, updated_at = $5 \
+                 WHERE id = $6",
+            )
+            .bind(&fields.name)
+            .bind(uris_to_json(&fields.redirect_uris))
+            .bind(&fields.scopes)
+            .bind(i64::from(fields.require_pkce))
+            .bind(now)
+            .bind(app_id)
+            .execute(pool)
+            .await?;
             Ok(done.rows_affected() == 1)
         })
     }
@@ -545,8 +546,8 @@ impl Store {
         on_db!(self, pool, {
             let row = sqlx::query(
                 "SELECT p.id, p.email, p.first_name, p.last_name, p.password_hash FROM sessions s \
-             JOIN people p ON p.id = s.person_id \
-             WHERE s.digest = $1 AND s.expires_at > $2 AND COALESCE(s.last_seen_at, s.created_at) > $3",
+                 JOIN people p ON p.id = s.person_id \
+                 WHERE s.digest = $1 AND s.expires_at > $2 AND COALESCE(s.last_seen_at, s.created_at) > $3",
             )
             .bind(digest)
             .bind(now)
@@ -581,7 +582,7 @@ impl Store {
             let _writing = self.write_turn().await;
             sqlx::query(
                 "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, code_challenge, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&code.digest)
             .bind(code.app_id)
@@ -614,7 +615,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let consumed = sqlx::query(
                 "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL \
-             RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge",
+                 RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge",
             )
             .bind(now)
             .bind(code_digest)
@@ -667,7 +668,7 @@ impl Store {
             }
             let grant_id: i64 = sqlx::query_scalar(
                 "INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
-             VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
+                 VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
             )
             .bind(app_id)
             .bind(user_id)
@@ -699,10 +700,10 @@ impl Store {
             let mut tx = pool.begin().await?;
             let bumped = sqlx::query(
                 "UPDATE grants SET generation = generation + 1, rotation_nonce = $4, rotated_at = $2, access_used = 0 \
-             WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
-               AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
-               AND app_id = $3 AND revoked_at IS NULL \
-             RETURNING id, app_id, user_id, scopes, generation",
+                 WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
+                 AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
+                 AND app_id = $3 AND revoked_at IS NULL \
+                 RETURNING id, app_id, user_id, scopes, generation",
             )
             .bind(refresh_digest)
             .bind(now)
@@ -713,8 +714,8 @@ impl Store {
             let Some(row) = bumped else {
                 let why = sqlx::query(
                     "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
-                 g.generation, g.revoked_at, g.rotated_at, g.rotation_nonce, g.access_used \
-                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
+                     g.generation, g.revoked_at, g.rotated_at, g.rotation_nonce, g.access_used \
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
                 )
                 .bind(refresh_digest)
                 .fetch_optional(&mut *tx)
@@ -774,10 +775,10 @@ impl Store {
         on_db!(self, pool, {
             let sql = format!(
                 "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, g.access_used, ap.client_id, \
-             {MEMBER_COLUMNS} \
-             FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
-             JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
-             LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = $1"
+                 {MEMBER_COLUMNS} \
+                 FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
+                 JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
+                 LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = $1"
             );
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(grant_id).fetch_optional(pool).await?;
             let Some(row) = row else {
@@ -915,7 +916,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "INSERT INTO signing_keys (kid, private_key, created_at) SELECT $1, $2, $3 \
-             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+                 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
             )
             .bind(kid)
             .bind(private_key)

@@ -185,8 +185,9 @@ impl Store {
     pub async fn projects(&self, viewer: &Viewer, status: Option<&str>) -> Result<Vec<ProjectRow>, StorageError> {
         on_db!(self, pool, {
             let sql = format!(
-                "SELECT {PROJECT_COLUMNS} FROM {PROJECT_JOIN} WHERE {VISIBLE_PROJECT} AND ($4 IS NULL OR p.status = $4) \
-             ORDER BY p.id"
+                "SELECT {PROJECT_COLUMNS} FROM {PROJECT_JOIN} WHERE {VISIBLE_PROJECT} \
+                 AND ($4 IS NULL OR p.status = $4) \
+                 ORDER BY p.id"
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(viewer.account_id)
@@ -207,8 +208,8 @@ impl Store {
             }
             let rows = sqlx::query(
                 "SELECT pm.project_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM project_members pm \
-             JOIN users u ON u.id = pm.user_id JOIN people pe ON pe.id = u.person_id \
-             WHERE pm.project_id IN (SELECT value FROM json_each($1)) ORDER BY pm.project_id, u.id",
+                 JOIN users u ON u.id = pm.user_id JOIN people pe ON pe.id = u.person_id \
+                 WHERE pm.project_id IN (SELECT value FROM json_each($1)) ORDER BY pm.project_id, u.id",
             )
             .bind(ids_json(project_ids))
             .fetch_all(pool)
@@ -223,8 +224,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO projects (account_id, name, status, folder_id, author_id, manager_id, default_executive, \
-             text, date_added, date_start, date_end, max_time, max_money, options) \
-             VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                 text, date_added, date_start, date_end, max_time, max_money, options) \
+                 VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
             )
             .bind(new.account_id)
             .bind(&new.name)
@@ -260,11 +261,11 @@ impl Store {
             };
             sqlx::query(
                 "UPDATE projects SET name = COALESCE($1, name), folder_id = COALESCE($2, folder_id), \
-             manager_id = CASE WHEN $3 THEN $4 ELSE manager_id END, \
-             default_executive = COALESCE($5, default_executive), text = COALESCE($6, text), \
-             date_start = COALESCE($7, date_start), date_end = COALESCE($8, date_end), \
-             max_time = COALESCE($9, max_time), max_money = COALESCE($10, max_money), \
-             options = COALESCE($11, options) WHERE id = $12 AND account_id = $13",
+                 manager_id = CASE WHEN $3 THEN $4 ELSE manager_id END, \
+                 default_executive = COALESCE($5, default_executive), text = COALESCE($6, text), \
+                 date_start = COALESCE($7, date_start), date_end = COALESCE($8, date_end), \
+                 max_time = COALESCE($9, max_time), max_money = COALESCE($10, max_money), \
+                 options = COALESCE($11, options) WHERE id = $12 AND account_id = $13",
             )
             .bind(&changes.name)
             .bind(changes.folder_id)
@@ -301,7 +302,7 @@ impl Store {
             let done = if archive {
                 sqlx::query(
                     "UPDATE projects SET status = 'archive', date_closed = $1 \
-                 WHERE id = $2 AND account_id = $3 AND status <> 'archive'",
+                     WHERE id = $2 AND account_id = $3 AND status <> 'archive'",
                 )
                 .bind(now)
                 .bind(id)

@@ -114,7 +114,7 @@ impl Store {
         on_db!(self, pool, {
             let present: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM tag_groups WHERE account_id = $1 AND ((scope = $2 AND title = $3) OR \
-             (scope = $4 AND title = $5))",
+                 (scope = $4 AND title = $5))",
             )
             .bind(account_id)
             .bind(BUILTINS[0].scope.as_str())
@@ -130,7 +130,7 @@ impl Store {
             for builtin in &BUILTINS {
                 let inserted: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO tag_groups (account_id, scope, title, kind, access) VALUES ($1, $2, $3, $4, 'public') \
-                 ON CONFLICT DO NOTHING RETURNING id",
+                     ON CONFLICT DO NOTHING RETURNING id",
                 )
                 .bind(account_id)
                 .bind(builtin.scope.as_str())
@@ -164,7 +164,7 @@ impl Store {
         on_db!(self, pool, {
             let sql = format!(
                 "SELECT g.id, g.scope, g.title, g.kind, g.access FROM tag_groups g WHERE {VISIBLE_GROUP} \
-             AND g.scope = $3 AND ($4 IS NULL OR g.kind = $4) AND ($5 IS NULL OR g.access = $5) ORDER BY g.id"
+                 AND g.scope = $3 AND ($4 IS NULL OR g.kind = $4) AND ($5 IS NULL OR g.access = $5) ORDER BY g.id"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(viewer.account_id)
@@ -190,8 +190,8 @@ impl Store {
         on_db!(self, pool, {
             let sql = format!(
                 "SELECT {TAG_COLUMNS} FROM tags t JOIN tag_groups g ON g.id = t.group_id WHERE {VISIBLE_GROUP} \
-             AND g.scope = $3 AND ($4 IS NULL OR g.id = $4) AND ($5 IS NULL OR g.kind = $5) \
-             AND ($6 IS NULL OR g.access = $6) ORDER BY g.id, t.id"
+                 AND g.scope = $3 AND ($4 IS NULL OR g.id = $4) AND ($5 IS NULL OR g.kind = $5) \
+                 AND ($6 IS NULL OR g.access = $6) ORDER BY g.id, t.id"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(viewer.account_id)
@@ -239,15 +239,16 @@ impl Store {
                     continue;
                 }
                 let id: i64 = sqlx::query_scalar(
-                "INSERT INTO tag_groups (account_id, scope, title, kind, access) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(account_id)
-            .bind(scope.as_str())
-            .bind(title)
-            .bind(kind)
-            .bind(access)
-            .fetch_one(&mut *tx)
-            .await?;
+                    "INSERT INTO tag_groups (account_id, scope, title, kind, access) VALUES ($1, $2, $3, $4, $5) \
+                     RETURNING id",
+                )
+                .bind(account_id)
+                .bind(scope.as_str())
+                .bind(title)
+                .bind(kind)
+                .bind(access)
+                .fetch_one(&mut *tx)
+                .await?;
                 let group = TagGroupRow {
                     id,
                     scope,
@@ -314,14 +315,14 @@ impl Store {
             if !plus.is_empty() {
                 let exclusive = format!(
                     "DELETE FROM {table} WHERE {column} = $1 AND tag_id NOT IN (SELECT value FROM json_each($2)) \
-                 AND tag_id IN (SELECT t.id FROM tags t JOIN tag_groups g ON g.id = t.group_id \
-                 WHERE g.kind = 'status' AND t.group_id IN \
-                 (SELECT group_id FROM tags WHERE id IN (SELECT value FROM json_each($2))))"
+                     AND tag_id IN (SELECT t.id FROM tags t JOIN tag_groups g ON g.id = t.group_id \
+                     WHERE g.kind = 'status' AND t.group_id IN \
+                     (SELECT group_id FROM tags WHERE id IN (SELECT value FROM json_each($2))))"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(exclusive)).bind(object_id).bind(&plus_json).execute(&mut *tx).await?;
                 let add = format!(
                     "INSERT INTO {table} ({column}, tag_id) SELECT $1, id FROM tags \
-                 WHERE id IN (SELECT value FROM json_each($2)) ON CONFLICT DO NOTHING"
+                     WHERE id IN (SELECT value FROM json_each($2)) ON CONFLICT DO NOTHING"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(add)).bind(object_id).bind(&plus_json).execute(&mut *tx).await?;
             }
@@ -363,7 +364,7 @@ impl Store {
             // The ids travel as one JSON array (`json_each`), so any number of them is one statement.
             let sql = format!(
                 "SELECT x.{column} AS object_id, t.id, t.title FROM {table} x JOIN tags t ON t.id = x.tag_id \
-             WHERE x.{column} IN (SELECT value FROM json_each($1)) ORDER BY x.{column}, t.group_id, t.id"
+                 WHERE x.{column} IN (SELECT value FROM json_each($1)) ORDER BY x.{column}, t.group_id, t.id"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids_json(object_ids)).fetch_all(pool).await?;
             for row in &rows {

@@ -524,7 +524,12 @@ impl_for_tx! {
             Ok(id)
         }
 
-        async fn link_users(&mut self, table: &'static str, task_id: i64, user_ids: &[i64]) -> Result<(), StorageError> {
+        async fn link_users(
+            &mut self,
+            table: &'static str,
+            task_id: i64,
+            user_ids: &[i64],
+        ) -> Result<(), StorageError> {
             if user_ids.is_empty() {
                 return Ok(());
             }
@@ -665,11 +670,11 @@ impl Store {
             };
             sqlx::query(
                 "UPDATE tasks SET name = COALESCE($1, name), priority = COALESCE($2, priority), \
-             executive_id = CASE WHEN $3 THEN $4 ELSE executive_id END, \
-             executive_any = CASE WHEN $3 THEN $5 ELSE executive_any END, \
-             date_start = COALESCE($6, date_start), date_end = COALESCE($7, date_end), \
-             date_closed = COALESCE($8, date_closed), max_time = COALESCE($9, max_time), \
-             max_money = COALESCE($10, max_money) WHERE id = $11 AND account_id = $12",
+                 executive_id = CASE WHEN $3 THEN $4 ELSE executive_id END, \
+                 executive_any = CASE WHEN $3 THEN $5 ELSE executive_any END, \
+                 date_start = COALESCE($6, date_start), date_end = COALESCE($7, date_end), \
+                 date_closed = COALESCE($8, date_closed), max_time = COALESCE($9, max_time), \
+                 max_money = COALESCE($10, max_money) WHERE id = $11 AND account_id = $12",
             )
             .bind(&changes.name)
             .bind(changes.priority)
@@ -703,8 +708,8 @@ impl Store {
         on_db!(self, pool, {
             let done = sqlx::query(
                 "UPDATE tasks SET status = 'done', date_closed = $1 WHERE id = $2 AND account_id = $3 \
-             AND status = 'active' AND NOT EXISTS \
-             (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id AND c.status = 'active')",
+                 AND status = 'active' AND NOT EXISTS \
+                 (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id AND c.status = 'active')",
             )
             .bind(now)
             .bind(id)
@@ -737,8 +742,8 @@ impl Store {
         on_db!(self, pool, {
             let done = sqlx::query(
                 "UPDATE tasks SET status = 'active' WHERE id = $1 AND account_id = $2 AND status = 'done' \
-             AND (parent_id IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = tasks.parent_id \
-             AND pt.status = 'active'))",
+                 AND (parent_id IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = tasks.parent_id \
+                 AND pt.status = 'active'))",
             )
             .bind(id)
             .bind(account_id)
@@ -791,8 +796,8 @@ impl Store {
             }
             let rows = sqlx::query(
                 "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each($1) j \
-             CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
-             JOIN people pe ON pe.id = u.person_id WHERE s.task_id = j.value ORDER BY s.task_id, u.id",
+                 CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
+                 JOIN people pe ON pe.id = u.person_id WHERE s.task_id = j.value ORDER BY s.task_id, u.id",
             )
             .bind(ids_json(task_ids))
             .fetch_all(pool)
@@ -812,14 +817,16 @@ impl Store {
             }
             let other = format!(
                 "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
-             FROM json_each($4) j CROSS JOIN task_relations r CROSS JOIN tasks t JOIN projects p ON p.id = t.project_id \
-             WHERE {{own}} = j.value AND t.id = {{other}} AND t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
+                 FROM json_each($4) j CROSS JOIN task_relations r CROSS JOIN tasks t \
+                 JOIN projects p ON p.id = t.project_id \
+                 WHERE {{own}} = j.value AND t.id = {{other}} AND t.account_id = $1 AND {VISIBLE_PROJECT} \
+                 AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
             );
             let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
             let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
             let sql = format!(
                 "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
-             SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
+                 SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(viewer.account_id)

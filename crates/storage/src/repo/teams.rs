@@ -93,7 +93,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let created: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO teams (account_id, title, client) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id, title) DO NOTHING RETURNING id",
+                 ON CONFLICT (account_id, title) DO NOTHING RETURNING id",
             )
             .bind(account_id)
             .bind(title)
@@ -103,8 +103,8 @@ impl Store {
             if let Some(team_id) = created {
                 sqlx::query(
                     "INSERT INTO project_folders (account_id, title, kind, team_id) VALUES ($1, $2, 'company', $3) \
-                 ON CONFLICT (account_id, title) DO UPDATE SET kind = 'company', team_id = $3 \
-                 WHERE project_folders.team_id IS NULL",
+                     ON CONFLICT (account_id, title) DO UPDATE SET kind = 'company', team_id = $3 \
+                     WHERE project_folders.team_id IS NULL",
                 )
                 .bind(account_id)
                 .bind(title)
@@ -136,7 +136,7 @@ impl Store {
         on_db!(self, pool, {
             let done = sqlx::query(
                 "INSERT INTO project_folders (account_id, title, kind) VALUES ($1, $2, 'folder') \
-             ON CONFLICT (account_id, title) DO NOTHING",
+                 ON CONFLICT (account_id, title) DO NOTHING",
             )
             .bind(account_id)
             .bind(title)
@@ -208,7 +208,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO people (email, first_name, last_name, password_hash, created_at) \
-             VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (email) DO NOTHING",
+                 VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (email) DO NOTHING",
             )
             .bind(&email)
             .bind(&new.first_name)
