@@ -829,16 +829,20 @@ impl Store {
                 deleted += sqlx::query(sql).bind(cutoff).execute(pool).await?.rows_affected();
             }
             let mut tx = pool.begin().await?;
-            deleted += sqlx::query(
+            let grants = sqlx::query(
                 "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
             )
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            pool.announce(&mut tx, None).await?;
+            if grants > 0 {
+                pool.announce(&mut tx, None).await?;
+            }
             tx.commit().await?;
-            self.forget(None);
-            Ok(deleted)
+            if grants > 0 {
+                self.forget(None);
+            }
+            Ok(deleted + grants)
         })
     }
 
