@@ -1,10 +1,10 @@
-//! A short-lived in-process cache of grant state, for bearer checks: a token used again within `ttl` seconds is
-//! checked without a database round trip.
+//! Short-lived in-process caches: grant state for bearer checks (a token used again within `ttl` seconds is
+//! checked without a database round trip), apps by client id for client authentication, members by user id.
 //!
 //! How fresh it is:
 //! - every change this process makes to a grant (rotation, revocation, replay, disconnection, app deletion, purge)
-//!   drops the cached entry before the change is reported to the caller, so this node never answers from a state
-//!   older than its own writes;
+//!   or to an app (edit, new secret, deletion) drops the cached entry before the change is reported to the caller,
+//!   so this node never answers from a state older than its own writes;
 //! - on PostgreSQL the same writes send `NOTIFY wsoauth_grants` in their transaction, and every node listens: a
 //!   change made on another node (or by the admin CLI) is dropped here as soon as the notification arrives,
 //!   normally within a millisecond of the commit; if the listening connection is lost, the whole cache is dropped
@@ -17,6 +17,7 @@
 //! was recorded since the read began (`epoch`).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -24,31 +25,96 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
-use crate::model::GrantState;
+use crate::model::{App, GrantState, Member};
 
-/// The channel grant changes are announced on (payload: the grant id, or `*` for "any grant").
+/// The channel changes are announced on (`Change::payload`).
 pub(crate) const CHANNEL: &str = "wsoauth_grants";
 
-/// The most entries kept; when full, the expired ones go, and if none has expired, all of them.
+/// What a write changed, as other nodes hear of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change {
+    /// One grant (rotated or revoked).
+    Grant(i64),
+    /// Any app (edited, given a new secret).
+    Apps,
+    /// Anything cached: several grants at once (a replayed code, a disconnection, a purge) or an app deleted with
+    /// its grants.
+    All,
+}
+
+impl Change {
+    pub(crate) fn payload(self) -> String {
+        match self {
+            Change::Grant(id) => id.to_string(),
+            Change::Apps => "apps".to_owned(),
+            Change::All => "*".to_owned(),
+        }
+    }
+
+    fn parse(payload: &str) -> Change {
+        match payload {
+            "apps" => Change::Apps,
+            other => other.parse().map_or(Change::All, Change::Grant),
+        }
+    }
+}
+
+/// The most entries kept per cache; when full, the expired ones go, and if none has expired, all of them.
 const CAPACITY: usize = 100_000;
 
+/// What a store caches, each entry for at most `ttl` seconds: grant state for bearer checks, apps by client id for
+/// client authentication, and members by user id for token responses (members are never changed in place).
 #[derive(Debug)]
-pub(crate) struct GrantCache {
+pub(crate) struct Caches {
+    pub(crate) grants: TtlCache<i64, GrantState>,
+    pub(crate) apps: TtlCache<String, App>,
+    pub(crate) members: TtlCache<i64, Member>,
+}
+
+impl Caches {
+    pub(crate) fn new(ttl: i64) -> Caches {
+        Caches { grants: TtlCache::new(ttl), apps: TtlCache::new(ttl), members: TtlCache::new(ttl) }
+    }
+
+    /// Drops what a change touched.
+    pub(crate) fn forget(&self, change: Change) {
+        match change {
+            Change::Grant(id) => self.grants.forget(Some(&id)),
+            Change::Apps => self.apps.forget::<str>(None),
+            Change::All => {
+                self.grants.forget::<i64>(None);
+                self.apps.forget::<str>(None);
+                self.members.forget::<i64>(None);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct TtlCache<K, V> {
     ttl: i64,
-    entries: RwLock<HashMap<i64, (Arc<GrantState>, i64)>>,
+    entries: RwLock<HashMap<K, (Arc<V>, i64)>>,
     epoch: AtomicU64,
 }
 
-impl GrantCache {
-    pub(crate) fn new(ttl: i64) -> GrantCache {
-        GrantCache { ttl, entries: RwLock::new(HashMap::new()), epoch: AtomicU64::new(0) }
+impl<K: Eq + Hash, V> TtlCache<K, V> {
+    fn new(ttl: i64) -> TtlCache<K, V> {
+        TtlCache { ttl, entries: RwLock::new(HashMap::new()), epoch: AtomicU64::new(0) }
     }
 
-    /// The state of `grant_id` read less than `ttl` seconds before `now`.
-    pub(crate) fn get(&self, grant_id: i64, now: i64) -> Option<Arc<GrantState>> {
+    fn fresh(&self, read_at: i64, now: i64) -> bool {
+        now >= read_at && now - read_at < self.ttl
+    }
+
+    /// The value of `key` read less than `ttl` seconds before `now`.
+    pub(crate) fn get<Q>(&self, key: &Q, now: i64) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (state, read_at) = entries.get(&grant_id)?;
-        (now >= *read_at && now - read_at < self.ttl).then(|| state.clone())
+        let (value, read_at) = entries.get(key)?;
+        self.fresh(*read_at, now).then(|| value.clone())
     }
 
     /// The change counter, taken before a read whose answer may be stored.
@@ -56,8 +122,8 @@ impl GrantCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Stores a state read at `now`, unless a change was recorded since `epoch` was taken.
-    pub(crate) fn put(&self, state: Arc<GrantState>, now: i64, epoch: u64) {
+    /// Stores a value read at `now`, unless a change was recorded since `epoch` was taken.
+    pub(crate) fn put(&self, key: K, value: Arc<V>, now: i64, epoch: u64) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
@@ -68,21 +134,27 @@ impl GrantCache {
                 entries.clear();
             }
         }
-        entries.insert(state.grant.id, (state, now));
+        entries.insert(key, (value, now));
     }
 
-    /// Drops one grant (`Some`) or all of them (`None`).
-    pub(crate) fn forget(&self, grant_id: Option<i64>) {
+    /// Drops one entry (`Some`) or all of them (`None`).
+    pub(crate) fn forget<Q>(&self, key: Option<&Q>)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        match grant_id {
-            Some(id) => {
-                entries.remove(&id);
+        match key {
+            Some(key) => {
+                entries.remove(key);
             }
             None => entries.clear(),
         }
     }
+}
 
+impl TtlCache<i64, GrantState> {
     /// Notes that the access token of `generation` has been used (what `Store::mark_access_used` recorded).
     pub(crate) fn mark_used(&self, grant_id: i64, generation: i64) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -98,7 +170,7 @@ impl GrantCache {
 }
 
 /// The task that drops entries changed elsewhere; it ends when the cache is gone (its owner aborts it).
-pub(crate) async fn listen(pool: PgPool, cache: Weak<GrantCache>) -> Result<tokio::task::JoinHandle<()>, sqlx::Error> {
+pub(crate) async fn listen(pool: PgPool, cache: Weak<Caches>) -> Result<tokio::task::JoinHandle<()>, sqlx::Error> {
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(tokio::spawn(async move {
@@ -108,12 +180,12 @@ pub(crate) async fn listen(pool: PgPool, cache: Weak<GrantCache>) -> Result<toki
                 return;
             };
             match received {
-                Ok(Some(notification)) => cache.forget(notification.payload().parse().ok()),
+                Ok(Some(notification)) => cache.forget(Change::parse(notification.payload())),
                 // The connection was lost (notifications may have been missed); the next call reconnects.
-                Ok(None) => cache.forget(None),
+                Ok(None) => cache.forget(Change::All),
                 Err(error) => {
                     tracing::warn!(%error, "listening for grant changes failed; retrying in 1 s");
-                    cache.forget(None);
+                    cache.forget(Change::All);
                     drop(cache);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

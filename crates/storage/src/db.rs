@@ -16,6 +16,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction, TypeInfo, ValueRef};
 
+use crate::cache::Change;
+
 /// The typed pool behind a `Store`.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
@@ -45,12 +47,12 @@ pub(crate) trait Backend {
     /// A transaction that holds the database's write lock from its first statement, so what it reads stays
     /// true until it commits.
     fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
-    /// Tells the other nodes, when `tx` commits, that a grant (`Some`) or any grant (`None`) changed, so they
-    /// drop what they cached of it (`crate::cache`). Nothing to do on SQLite: one process serves it.
+    /// Tells the other nodes, when `tx` commits, what changed, so they drop what they cached of it
+    /// (`crate::cache`). Nothing to do on SQLite: one process serves it.
     fn announce(
         &self,
         tx: &mut Transaction<'static, Self::Db>,
-        grant_id: Option<i64>,
+        change: Change,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
@@ -62,7 +64,7 @@ impl Backend for SqlitePool {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.begin_with("BEGIN IMMEDIATE").await
     }
-    async fn announce(&self, _: &mut Transaction<'static, Sqlite>, _: Option<i64>) -> Result<(), sqlx::Error> {
+    async fn announce(&self, _: &mut Transaction<'static, Sqlite>, _: Change) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }
@@ -78,12 +80,8 @@ impl Backend for PgPool {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
         Ok(tx)
     }
-    async fn announce(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        grant_id: Option<i64>,
-    ) -> Result<(), sqlx::Error> {
-        let payload = grant_id.map_or_else(|| "*".to_owned(), |id| id.to_string());
+    async fn announce(&self, tx: &mut Transaction<'static, Postgres>, change: Change) -> Result<(), sqlx::Error> {
+        let payload = change.payload();
         sqlx::query("SELECT pg_notify($1, $2)").bind(crate::cache::CHANNEL).bind(payload).execute(&mut **tx).await?;
         Ok(())
     }

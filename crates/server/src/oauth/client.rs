@@ -2,6 +2,8 @@
 //! `client_id`/`client_secret` in the body or the query, or both with the same values; public clients by
 //! `client_id` alone.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
 use wsoauth_domain::basic::{decode_basic, is_basic};
 use wsoauth_domain::constant_time_eq;
@@ -15,7 +17,11 @@ use crate::state::{AppState, purpose};
 const FAILED: &str = "Client authentication failed";
 
 /// The authenticated app.
-pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<App, OAuthResponseError> {
+pub async fn authenticate(
+    state: &AppState,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Arc<App>, OAuthResponseError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let basic = match authorization {
         Some(value) if is_basic(value) => {
@@ -57,7 +63,7 @@ pub async fn authenticate(state: &AppState, params: &Params, headers: &HeaderMap
         if id.len() > 200 || secret.len() > 400 {
             continue;
         }
-        let Some(app) = state.store.app_by_client_id(id).await? else {
+        let Some(app) = state.store.app_by_client_id_cached(id, state.now()).await? else {
             continue;
         };
         // A public client identifies itself by its id alone (RFC 6749 §2.1); PKCE binds its codes instead.

@@ -72,7 +72,7 @@ async fn intake(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(App, Params), OAuthResponseError> {
+) -> Result<(std::sync::Arc<App>, Params), OAuthResponseError> {
     let params = Params::parse(uri.query(), headers, body)?;
     let app = authenticate(state, &params, headers).await?;
     Ok((app, params))

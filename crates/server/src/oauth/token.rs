@@ -217,7 +217,7 @@ async fn tokens(
 ) -> Result<TokenResponse, OAuthResponseError> {
     let member = state
         .store
-        .member(grant.user_id)
+        .member_cached(grant.user_id, now)
         .await?
         .ok_or_else(|| OAuthResponseError::invalid_grant("The user of this grant no longer exists"))?;
     let claims = Claims {

@@ -104,3 +104,39 @@ async fn tampered_and_expired_tokens_never_pass_from_the_cache() {
     let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.contains("expired"), "{challenge}");
 }
+
+/// Whether the test app's client authenticates at `base` with `secret` (a revocation of nothing answers 200 to an
+/// authenticated client and 401 otherwise).
+async fn client_accepted(base: &str, server: &TestServer, secret: &str) -> bool {
+    let form = [("token", "nothing"), ("client_id", server.client_id.as_str()), ("client_secret", secret)];
+    let response = plain().post(format!("{base}/oauth2/revoke")).form(&form).send().await.unwrap();
+    response.status() == StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_new_client_secret_on_another_node_is_seen_within_the_bound() {
+    let server = TestServer::start().await;
+    let node_b = second_node(&server).await;
+    assert!(client_accepted(&server.base, &server, &server.client_secret).await, "cached on this node now");
+    let app = server.state().store.app_by_client_id(&server.client_id).await.unwrap().unwrap();
+    let new_secret = wsoauth_server::admin::regenerate_secret(&node_b.state, &app).await.unwrap();
+    assert!(!client_accepted(&node_b.base_url, &server, &server.client_secret).await, "refused where it changed");
+    assert!(client_accepted(&node_b.base_url, &server, &new_secret).await);
+    if on_postgres(&server) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while client_accepted(&server.base, &server, &server.client_secret).await {
+            assert!(Instant::now() < deadline, "the notification did not arrive within 2 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    } else {
+        assert!(client_accepted(&server.base, &server, &server.client_secret).await, "within the cache bound");
+        server.clock.advance(2);
+        assert!(!client_accepted(&server.base, &server, &server.client_secret).await);
+    }
+    assert!(client_accepted(&server.base, &server, &new_secret).await);
+    // on the node that made the change, at once
+    let newer = wsoauth_server::admin::regenerate_secret(server.state(), &app).await.unwrap();
+    assert!(!client_accepted(&server.base, &server, &new_secret).await);
+    assert!(client_accepted(&server.base, &server, &newer).await);
+    node_b.handle.abort();
+}

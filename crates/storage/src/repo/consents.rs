@@ -93,9 +93,9 @@ impl Store {
                 .bind(app_id)
                 .execute(&mut *tx)
                 .await?;
-            pool.announce(&mut tx, None).await?;
+            pool.announce(&mut tx, crate::cache::Change::All).await?;
             tx.commit().await?;
-            self.forget(None);
+            self.forget(crate::cache::Change::All);
             Ok(revoked)
         })
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::cache::{GrantCache, Listening};
+use crate::cache::{Caches, Change, Listening};
 use crate::db::{Backend, DbRow, Pool, impl_for_tx, on_db};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
@@ -44,7 +44,7 @@ pub struct Store {
     /// `None` on PostgreSQL, which has row locks and many writers.
     pub(crate) writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Grant state for bearer checks (see `crate::cache`); `None` until `with_grant_cache`.
-    cache: Option<std::sync::Arc<GrantCache>>,
+    cache: Option<std::sync::Arc<Caches>>,
     /// The task listening for other nodes' grant changes (PostgreSQL), stopped with the last clone.
     listening: Option<std::sync::Arc<Listening>>,
 }
@@ -130,7 +130,7 @@ impl Store {
         if ttl <= 0 {
             return Ok(self);
         }
-        let cache = std::sync::Arc::new(GrantCache::new(ttl));
+        let cache = std::sync::Arc::new(Caches::new(ttl));
         if let Pool::Postgres(pool) = &self.pool {
             let task = crate::cache::listen(pool.clone(), std::sync::Arc::downgrade(&cache)).await?;
             self.listening = Some(std::sync::Arc::new(Listening(task)));
@@ -139,10 +139,10 @@ impl Store {
         Ok(self)
     }
 
-    /// Drops cached state of one grant (or all) after this process changed it.
-    fn forget(&self, grant_id: Option<i64>) {
+    /// Drops what this process's own write changed from its caches.
+    fn forget(&self, change: Change) {
         if let Some(cache) = &self.cache {
-            cache.forget(grant_id);
+            cache.forget(change);
         }
     }
 
@@ -413,6 +413,23 @@ impl Store {
         })
     }
 
+    /// `member` through the cache of `with_grant_cache` (read at `now`): members are never changed in place.
+    pub async fn member_cached(&self, user_id: i64, now: i64) -> Result<Option<std::sync::Arc<Member>>, StorageError> {
+        let Some(cache) = &self.cache else {
+            return Ok(self.member(user_id).await?.map(std::sync::Arc::new));
+        };
+        if let Some(member) = cache.members.get(&user_id, now) {
+            return Ok(Some(member));
+        }
+        let epoch = cache.members.epoch();
+        let Some(member) = self.member(user_id).await? else {
+            return Ok(None);
+        };
+        let member = std::sync::Arc::new(member);
+        cache.members.put(user_id, member.clone(), now, epoch);
+        Ok(Some(member))
+    }
+
     // ---- apps -----------------------------------------------------------------------------------------------
 
     pub async fn create_app(
@@ -461,6 +478,7 @@ impl Store {
     pub async fn update_app(&self, app_id: i64, fields: &AppFields, now: i64) -> Result<bool, StorageError> {
         on_db!(self, pool, {
             // A public app always requires PKCE, whatever the form says.
+            let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "UPDATE apps SET name = $1, redirect_uris = $2, scopes = $3, \
                  require_pkce = CASE WHEN public = 1 OR $4 = 1 THEN 1 ELSE 0 END, updated_at = $5 \
@@ -472,20 +490,27 @@ impl Store {
             .bind(i64::from(fields.require_pkce))
             .bind(now)
             .bind(app_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            pool.announce(&mut tx, Change::Apps).await?;
+            tx.commit().await?;
+            self.forget(Change::Apps);
             Ok(done.rows_affected() == 1)
         })
     }
 
     pub async fn set_app_secret(&self, app_id: i64, secret_digest: &[u8], now: i64) -> Result<bool, StorageError> {
         on_db!(self, pool, {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE apps SET secret_digest = $1, updated_at = $2 WHERE id = $3")
                 .bind(secret_digest)
                 .bind(now)
                 .bind(app_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            pool.announce(&mut tx, Change::Apps).await?;
+            tx.commit().await?;
+            self.forget(Change::Apps);
             Ok(done.rows_affected() == 1)
         })
     }
@@ -495,9 +520,9 @@ impl Store {
         on_db!(self, pool, {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(&mut *tx).await?;
-            pool.announce(&mut tx, None).await?;
+            pool.announce(&mut tx, Change::All).await?;
             tx.commit().await?;
-            self.forget(None);
+            self.forget(Change::All);
             Ok(done.rows_affected() == 1)
         })
     }
@@ -508,6 +533,27 @@ impl Store {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id).fetch_optional(pool).await?;
             row.as_ref().map(app_from).transpose()
         })
+    }
+
+    /// `app_by_client_id` through the cache of `with_grant_cache` (read at `now`), for client authentication.
+    pub async fn app_by_client_id_cached(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<std::sync::Arc<App>>, StorageError> {
+        let Some(cache) = &self.cache else {
+            return Ok(self.app_by_client_id(client_id).await?.map(std::sync::Arc::new));
+        };
+        if let Some(app) = cache.apps.get(client_id, now) {
+            return Ok(Some(app));
+        }
+        let epoch = cache.apps.epoch();
+        let Some(app) = self.app_by_client_id(client_id).await? else {
+            return Ok(None);
+        };
+        let app = std::sync::Arc::new(app);
+        cache.apps.put(client_id.to_owned(), app.clone(), now, epoch);
+        Ok(Some(app))
     }
 
     /// The apps of one account, or of every account when `account_id` is `None`.
@@ -634,9 +680,9 @@ impl Store {
                     .bind(code_digest)
                     .execute(&mut *tx)
                     .await?;
-                pool.announce(&mut tx, None).await?;
+                pool.announce(&mut tx, Change::All).await?;
                 tx.commit().await?;
-                self.forget(None);
+                self.forget(Change::All);
                 return Err(ExchangeError::Replayed);
             };
             let code_app: i64 = row.col("app_id")?;
@@ -745,9 +791,9 @@ impl Store {
             };
             let grant = grant_from(&row)?;
             tx.insert_refresh(grant.id, grant.generation, now, next).await?;
-            pool.announce(&mut tx, Some(grant.id)).await?;
+            pool.announce(&mut tx, Change::Grant(grant.id)).await?;
             tx.commit().await?;
-            self.forget(Some(grant.id));
+            self.forget(Change::Grant(grant.id));
             Ok(grant)
         })
     }
@@ -763,7 +809,7 @@ impl Store {
                 .execute(pool)
                 .await?;
             if let Some(cache) = &self.cache {
-                cache.mark_used(grant_id, generation);
+                cache.grants.mark_used(grant_id, generation);
             }
             Ok(())
         })
@@ -804,15 +850,15 @@ impl Store {
         let Some(cache) = &self.cache else {
             return Ok(self.grant_state(grant_id).await?.map(std::sync::Arc::new));
         };
-        if let Some(state) = cache.get(grant_id, now) {
+        if let Some(state) = cache.grants.get(&grant_id, now) {
             return Ok(Some(state));
         }
-        let epoch = cache.epoch();
+        let epoch = cache.grants.epoch();
         let Some(state) = self.grant_state(grant_id).await? else {
             return Ok(None);
         };
         let state = std::sync::Arc::new(state);
-        cache.put(state.clone(), now, epoch);
+        cache.grants.put(grant_id, state.clone(), now, epoch);
         Ok(Some(state))
     }
 
@@ -836,11 +882,11 @@ impl Store {
             .await?
             .rows_affected();
             if grants > 0 {
-                pool.announce(&mut tx, None).await?;
+                pool.announce(&mut tx, Change::All).await?;
             }
             tx.commit().await?;
             if grants > 0 {
-                self.forget(None);
+                self.forget(Change::All);
             }
             Ok(deleted + grants)
         })
@@ -878,9 +924,9 @@ impl Store {
                 .bind(grant_id)
                 .execute(&mut *tx)
                 .await?;
-            pool.announce(&mut tx, Some(grant_id)).await?;
+            pool.announce(&mut tx, Change::Grant(grant_id)).await?;
             tx.commit().await?;
-            self.forget(Some(grant_id));
+            self.forget(Change::Grant(grant_id));
             Ok(done.rows_affected() == 1)
         })
     }
