@@ -261,6 +261,10 @@ pub async fn export(settings: Settings, output: Option<PathBuf>) -> Result<(), C
     };
     let to = output.map_or_else(|| "standard output".to_owned(), |path| path.display().to_string());
     summary(&format!("exported schema version {} to {to}", header.schema), &counts, started);
+    if counts.iter().all(|(_, n)| *n == 0) {
+        // a mistyped SQLite path opens (and creates) an empty database
+        eprintln!("wsoauth: warning: the database is empty: is --database-url the one the server uses?");
+    }
     Ok(())
 }
 

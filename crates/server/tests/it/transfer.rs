@@ -256,6 +256,10 @@ async fn import_refuses_a_database_with_data_other_files_and_other_schema_versio
         "cannot open /nonexistent/export.jsonl",
     );
 
+    // exporting a database that has nothing (a mistyped path creates one) says so
+    let empty = format!("sqlite://{}", dir.join("mistyped.db").display());
+    assert!(succeeded(&wsoauth(&empty, &["export"], b"")).contains("warning: the database is empty"));
+
     // --help says the file holds secrets
     let help = wsoauth(&target, &["export", "--help"], b"");
     let help = String::from_utf8_lossy(&help.stdout);
