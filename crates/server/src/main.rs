@@ -9,7 +9,9 @@ use wsoauth_server::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();
-    wsoauth_server::observe::init_logging(args.config.log_format.unwrap_or_default());
+    // the server buffers its log lines (one access line per request); the admin commands write theirs at once
+    let serving = matches!(args.command, None | Some(Command::Serve));
+    let logs = wsoauth_server::observe::init_logging(args.config.log_format.unwrap_or_default(), serving);
     let settings = match args.config.resolve() {
         Ok(settings) => settings,
         Err(error) => {
@@ -30,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Export { output } => cli::export(settings, output).await,
         Command::Import { input } => cli::import(settings, input).await,
     };
+    drop(logs); // every log line out before the final message
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
