@@ -10,8 +10,11 @@
 //! Labels never hold what a client sent as is: the route is the matched template (`/oauth2/token`, never the
 //! URI with its query), the method one of the standard ones or `other`, the reasons fixed names.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -22,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use serde_json::json;
 use tracing::Instrument;
-use wsoauth_domain::secret::random_hex;
+use wsoauth_domain::{OsRandom, RandomSource};
 
 use crate::config::LogFormat;
 use crate::state::Shared;
@@ -33,10 +36,23 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Upper bounds of the request latency histogram, in seconds (a sign-in's Argon2 takes some 0.1 s).
 const LATENCY_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-/// One server's metrics: its recorder and the handle that renders it.
+/// One server's metrics: its recorder and the handle that renders it, the handles of the request metrics by
+/// route, and the request ids it makes.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Route template → the request counter and latency histogram of each method and status seen on it: looked
+    /// up once, so a request costs no label vector, string or registry look-up. Bounded: the routes are the
+    /// router's templates and `unmatched`, the methods fixed labels, the statuses those the handlers answer.
+    routes: RwLock<HashMap<Box<str>, Vec<RouteMetrics>>>,
+    ids: RequestIds,
+}
+
+struct RouteMetrics {
+    method: &'static str,
+    status: u16,
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
 }
 
 impl Default for Metrics {
@@ -52,7 +68,7 @@ impl Metrics {
             .expect("the latency buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
-        let metrics = Metrics { recorder, handle };
+        let metrics = Metrics { recorder, handle, routes: RwLock::default(), ids: RequestIds::new() };
         metrics.record(describe);
         metrics
     }
@@ -60,6 +76,33 @@ impl Metrics {
     /// Runs `f` with this server's recorder as the one the `metrics` macros record into.
     pub fn record<T>(&self, f: impl FnOnce() -> T) -> T {
         metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// One answered request: the request counter (route, method, status) and the latency histogram (route,
+    /// method).
+    fn request(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
+        let found = |all: &HashMap<Box<str>, Vec<RouteMetrics>>| {
+            let known = all.get(route)?.iter().find(|m| m.method == method && m.status == status)?;
+            known.requests.increment(1);
+            known.latency.record(elapsed.as_secs_f64());
+            Some(())
+        };
+        if found(&self.routes.read().unwrap_or_else(PoisonError::into_inner)).is_some() {
+            return;
+        }
+        let mut all = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if found(&all).is_none() {
+            let (requests, latency) = self.record(|| {
+                let route = route.to_owned();
+                (
+                    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string()),
+                    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method),
+                )
+            });
+            requests.increment(1);
+            latency.record(elapsed.as_secs_f64());
+            all.entry(route.into()).or_default().push(RouteMetrics { method, status, requests, latency });
+        }
     }
 
     /// The Prometheus text exposition of everything recorded so far.
@@ -157,6 +200,45 @@ pub fn sane_request_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// Request ids made here: 32 hex digits, distinct for every request of this process (the first half is a
+/// bijective mix of a counter and a random key), unpredictable enough to tell processes apart, and with no
+/// system call (the operating system's randomness is read once, at start).
+struct RequestIds {
+    key: [u64; 2],
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        let mut seed = [0u8; 16];
+        OsRandom.fill(&mut seed);
+        let (a, b) = seed.split_at(8);
+        let word = |bytes: &[u8]| bytes.try_into().map(u64::from_le_bytes).unwrap_or_default();
+        RequestIds { key: [word(a), word(b)], next: AtomicU64::new(0) }
+    }
+
+    fn make(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let high = mix(n ^ self.key[0]);
+        let low = mix(high ^ self.key[1]);
+        let mut text = [0u8; 32];
+        for (i, digit) in text.iter_mut().enumerate() {
+            let word = if i < 16 { high } else { low };
+            *digit = b"0123456789abcdef"[((word >> (60 - 4 * (i % 16))) & 0xf) as usize];
+        }
+        // hex digits are always a valid header value
+        HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+}
+
+/// SplitMix64's finaliser: a bijection of `u64` that scatters consecutive inputs.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A fixed label for the method: a client cannot make up new label values.
 fn method_label(method: &Method) -> &'static str {
     match *method {
@@ -178,28 +260,22 @@ fn method_label(method: &Method) -> &'static str {
 /// latency histogram and one access log line (method, route, status, latency; never the query, headers or body).
 pub async fn track(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| sane_request_id(value))
-        .map(str::to_owned)
-        .unwrap_or_else(|| random_hex(state.random.as_ref(), 16));
-    // unmatched paths (404s) share one label: the raw path may be anything a client makes up
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let method = method_label(request.method());
-    let span = tracing::info_span!("request", request_id = %id);
     let metrics = &state.metrics;
+    // the client's header value as is (no copy), or a new id
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(value) if value.to_str().is_ok_and(sane_request_id) => value.clone(),
+        _ => metrics.ids.make(),
+    };
+    // unmatched paths (404s) share one label: the raw path may be anything a client makes up
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = method_label(request.method());
+    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
     let handler = std::pin::pin!(next.run(request));
     let mut response = WithRecorder { metrics, inner: handler }.instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    metrics.record(|| {
-        metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
-            .increment(1);
-        metrics::histogram!("http_request_duration_seconds", "route" => route.clone(), "method" => method)
-            .record(elapsed.as_secs_f64());
-    });
+    metrics.request(route, method, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "access",
@@ -210,9 +286,7 @@ pub async fn track(State(state): State<Shared>, request: Request, next: Next) ->
             "request"
         );
     });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }
 
@@ -427,6 +501,32 @@ mod tests {
         for id in ["", &"x".repeat(65), "a b", "a/b", "a\nb", "é", "id;drop", "a=b", "tok%20en"] {
             assert!(!sane_request_id(id), "{id}");
         }
+    }
+
+    #[test]
+    fn made_request_ids_are_distinct_hex() {
+        let ids = RequestIds::new();
+        let made: std::collections::HashSet<_> = (0..10_000).map(|_| ids.make()).collect();
+        assert_eq!(made.len(), 10_000);
+        for id in made.iter().take(100) {
+            let id = id.to_str().unwrap();
+            assert!(id.len() == 32 && sane_request_id(id) && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
+        assert_ne!(RequestIds::new().make(), RequestIds::new().make(), "each process has its own key");
+    }
+
+    #[test]
+    fn request_metrics_keep_their_labels() {
+        let metrics = Metrics::new();
+        for status in [200, 200, 404] {
+            metrics.request("/healthz", "GET", status, Duration::from_millis(3));
+        }
+        metrics.request("unmatched", "other", 404, Duration::from_millis(1));
+        let text = metrics.render();
+        assert!(text.contains(r#"http_requests_total{route="/healthz",method="GET",status="200"} 2"#), "{text}");
+        assert!(text.contains(r#"http_requests_total{route="/healthz",method="GET",status="404"} 1"#), "{text}");
+        assert!(text.contains(r#"http_requests_total{route="unmatched",method="other",status="404"} 1"#), "{text}");
+        assert!(text.contains(r#"http_request_duration_seconds_count{route="/healthz",method="GET"} 3"#), "{text}");
     }
 
     #[test]
