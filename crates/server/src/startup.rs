@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tower_http::set_header::SetResponseHeaderLayer;
 use wsoauth_domain::{Clock, OsRandom, RandomSource, SecretHasher};
 use wsoauth_storage::{Role, StorageError, Store};
 
@@ -110,8 +110,28 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<(String, Option<String
     Ok(Some((email, given.is_none().then_some(password))))
 }
 
-fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// The security headers of every answer, each unless the handler set its own: one map of the response instead
+/// of a layer (and a boxed route) per header.
+fn security_headers(mut response: Response) -> Response {
+    const HEADERS: [(HeaderName, HeaderValue); 5] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        if let header::Entry::Vacant(entry) = headers.entry(name) {
+            entry.insert(value);
+        }
+    }
+    response
 }
 
 pub fn router(state: Shared) -> Router {
@@ -141,14 +161,7 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(observe::healthz))
         .route("/readyz", get(observe::readyz))
         .fallback(|| async { crate::web::PageError::NotFound })
-        .layer(header_layer(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        .layer(tower::util::MapResponseLayer::new(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         // outermost: the request id, metrics and access log see every answer, the headers above included
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
