@@ -173,13 +173,20 @@ impl Store {
             };
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let now = i64::try_from(now).unwrap_or(i64::MAX);
+            // What is applied already needs no lock (the usual start); what is not is applied under the write
+            // lock, checked again inside it (another node may have applied it meanwhile).
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(pool).await?;
             for (version, sql) in migrations {
+                if applied.contains(version) {
+                    continue;
+                }
                 let mut tx = pool.begin_write().await?;
                 let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if done.is_some() {
+                    tx.rollback().await?;
                     continue;
                 }
                 sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
