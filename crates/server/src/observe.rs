@@ -409,6 +409,8 @@ pub struct LogBuffer(std::sync::Arc<LogShared>);
 
 pub struct LogShared {
     lines: std::sync::Mutex<Vec<u8>>,
+    /// Held by whoever writes lines out, taken before `lines`: batches reach standard error in order.
+    writing: std::sync::Mutex<()>,
     started: std::sync::Condvar,
 }
 
@@ -417,6 +419,7 @@ impl LogBuffer {
     fn start() -> Option<LogBuffer> {
         let shared = std::sync::Arc::new(LogShared {
             lines: std::sync::Mutex::new(Vec::with_capacity(64 * 1024)),
+            writing: std::sync::Mutex::new(()),
             started: std::sync::Condvar::new(),
         });
         let buffer = LogBuffer(shared.clone());
@@ -430,6 +433,7 @@ impl LogBuffer {
                     }
                 }
                 std::thread::sleep(LOG_BATCH_DELAY);
+                let _writing = shared.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 std::mem::swap(
                     &mut batch,
                     &mut *shared.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
@@ -443,7 +447,15 @@ impl LogBuffer {
 
     /// Writes out every line buffered so far, now.
     pub fn flush(&self) {
-        let mut lines = self.0.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.0.write_out();
+    }
+}
+
+impl LogShared {
+    /// Writes out every line buffered so far, after any batch being written.
+    fn write_out(&self) {
+        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         write_stderr(&lines);
         lines.clear();
     }
@@ -463,11 +475,12 @@ pub struct LogLine<'a>(&'a LogShared);
 impl std::io::Write for LogLine<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let mut lines = self.0.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let first = lines.is_empty();
         if lines.len() + bytes.len() > LOG_BUFFER_LIMIT {
-            write_stderr(&lines);
-            lines.clear();
+            drop(lines);
+            self.0.write_out();
+            lines = self.0.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        let first = lines.is_empty();
         lines.extend_from_slice(bytes);
         drop(lines);
         if first {
