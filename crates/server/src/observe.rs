@@ -18,13 +18,13 @@ use std::sync::{PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::convert::Infallible;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use serde_json::json;
-use tracing::Instrument;
 use wsoauth_domain::{OsRandom, RandomSource};
 
 use crate::config::LogFormat;
@@ -255,54 +255,104 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Around every request: the request id (the client's when sane, else a new one) in a `request` span and in
-/// the `X-Request-Id` response header; this server's recorder for the handler; then the request counter, the
-/// latency histogram and one access log line (method, route, status, latency; never the query, headers or body).
-pub async fn track(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let metrics = &state.metrics;
-    // the client's header value as is (no copy), or a new id
-    let id = match request.headers().get(REQUEST_ID) {
-        Some(value) if value.to_str().is_ok_and(sane_request_id) => value.clone(),
-        _ => metrics.ids.make(),
-    };
-    // unmatched paths (404s) share one label: the raw path may be anything a client makes up
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let method = method_label(request.method());
-    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
-    let handler = std::pin::pin!(next.run(request));
-    let mut response = WithRecorder { metrics, inner: handler }.instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    metrics.request(route, method, status, elapsed);
-    span.in_scope(|| {
-        tracing::info!(
-            target: "access",
-            method,
-            route = %route,
-            status,
-            latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-            "request"
-        );
-    });
-    response.headers_mut().insert(REQUEST_ID, id);
-    response
+/// Around every request ([`TrackLayer`], the router's outermost layer): the request id (the client's when sane,
+/// else a new one) in a `request` span and in the `X-Request-Id` response header; this server's recorder for the
+/// handler; then the request counter, the latency histogram and one access log line (method, route, status,
+/// latency; never the query, headers or body). A plain tower service: no boxed future, no clone of the route and
+/// no `Next` per request, as `axum::middleware::from_fn` would cost.
+#[derive(Clone)]
+pub struct TrackLayer(pub Shared);
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track { state: self.0.clone(), inner }
+    }
 }
 
-/// A future polled with a server's recorder as the local one (metrics' local recorder is per thread and per
-/// call, so it is set again on every poll).
-struct WithRecorder<'a, F> {
-    metrics: &'a Metrics,
+/// The service of [`TrackLayer`].
+#[derive(Clone)]
+pub struct Track<S> {
+    state: Shared,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Track<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Tracked<S::Future> {
+        let started = Instant::now();
+        // the client's header value as is (no copy), or a new id
+        let id = match request.headers().get(REQUEST_ID) {
+            Some(value) if value.to_str().is_ok_and(sane_request_id) => value.clone(),
+            _ => self.state.metrics.ids.make(),
+        };
+        // unmatched paths (404s) share one label: the raw path may be anything a client makes up
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = method_label(request.method());
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
+        let inner = {
+            let _entered = span.enter();
+            self.state.metrics.record(|| self.inner.call(request))
+        };
+        Tracked { inner, state: self.state.clone(), span, started, id: Some(id), route, method }
+    }
+}
+
+/// The answer of [`Track`]: polled in the request's span with the server's recorder as the local one (metrics'
+/// local recorder is per thread and per call, so it is set again on every poll).
+pub struct Tracked<F> {
     inner: F,
+    state: Shared,
+    span: tracing::Span,
+    started: Instant,
+    id: Option<HeaderValue>,
+    route: Option<MatchedPath>,
+    method: &'static str,
 }
 
-impl<F: Future + Unpin> Future for WithRecorder<'_, F> {
-    type Output = F::Output;
+impl<F> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        this.metrics.record(|| Pin::new(&mut this.inner).poll(cx))
+        let polled = {
+            let _entered = this.span.enter();
+            this.state.metrics.record(|| Pin::new(&mut this.inner).poll(cx))
+        };
+        let Poll::Ready(Ok(mut response)) = polled else { return polled };
+        let elapsed = this.started.elapsed();
+        let status = response.status().as_u16();
+        let (route, method) = (this.route.as_ref().map_or("unmatched", MatchedPath::as_str), this.method);
+        this.state.metrics.request(route, method, status, elapsed);
+        this.span.in_scope(|| {
+            tracing::info!(
+                target: "access",
+                method,
+                route = %route,
+                status,
+                latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+                "request"
+            );
+        });
+        if let Some(id) = this.id.take() {
+            response.headers_mut().insert(REQUEST_ID, id);
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

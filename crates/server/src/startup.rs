@@ -164,7 +164,7 @@ pub fn router(state: Shared) -> Router {
         .layer(tower::util::MapResponseLayer::new(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         // outermost: the request id, metrics and access log see every answer, the headers above included
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
+        .layer(observe::TrackLayer(state.clone()))
         .with_state(state)
 }
 
