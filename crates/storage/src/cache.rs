@@ -17,6 +17,7 @@
 //! was recorded since the read began (`epoch`).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -152,6 +153,32 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
             None => entries.clear(),
         }
     }
+}
+
+/// A value through `cache` when there is one (a fresh entry, or `load`'s answer stored for later), else straight from
+/// `load`. What `load` does not find is not remembered.
+pub(crate) async fn through<K, V, E>(
+    cache: Option<&TtlCache<K, V>>,
+    key: K,
+    now: i64,
+    load: impl Future<Output = Result<Option<V>, E>>,
+) -> Result<Option<Arc<V>>, E>
+where
+    K: Eq + Hash,
+{
+    let Some(cache) = cache else {
+        return Ok(load.await?.map(Arc::new));
+    };
+    if let Some(value) = cache.get(&key, now) {
+        return Ok(Some(value));
+    }
+    let epoch = cache.epoch();
+    let Some(value) = load.await? else {
+        return Ok(None);
+    };
+    let value = Arc::new(value);
+    cache.put(key, value.clone(), now, epoch);
+    Ok(Some(value))
 }
 
 impl TtlCache<i64, GrantState> {

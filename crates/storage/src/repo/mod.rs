@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::cache::{Caches, Change, Listening};
+use crate::cache::{Caches, Change, Listening, through};
 use crate::db::{Backend, DbRow, Pool, impl_for_tx, on_db};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
@@ -422,19 +422,7 @@ impl Store {
 
     /// `member` through the cache of `with_grant_cache` (read at `now`): members are never changed in place.
     pub async fn member_cached(&self, user_id: i64, now: i64) -> Result<Option<std::sync::Arc<Member>>, StorageError> {
-        let Some(cache) = &self.cache else {
-            return Ok(self.member(user_id).await?.map(std::sync::Arc::new));
-        };
-        if let Some(member) = cache.members.get(&user_id, now) {
-            return Ok(Some(member));
-        }
-        let epoch = cache.members.epoch();
-        let Some(member) = self.member(user_id).await? else {
-            return Ok(None);
-        };
-        let member = std::sync::Arc::new(member);
-        cache.members.put(user_id, member.clone(), now, epoch);
-        Ok(Some(member))
+        through(self.cache.as_ref().map(|c| &c.members), user_id, now, self.member(user_id)).await
     }
 
     // ---- apps -----------------------------------------------------------------------------------------------
@@ -548,19 +536,8 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<Option<std::sync::Arc<App>>, StorageError> {
-        let Some(cache) = &self.cache else {
-            return Ok(self.app_by_client_id(client_id).await?.map(std::sync::Arc::new));
-        };
-        if let Some(app) = cache.apps.get(client_id, now) {
-            return Ok(Some(app));
-        }
-        let epoch = cache.apps.epoch();
-        let Some(app) = self.app_by_client_id(client_id).await? else {
-            return Ok(None);
-        };
-        let app = std::sync::Arc::new(app);
-        cache.apps.put(client_id.to_owned(), app.clone(), now, epoch);
-        Ok(Some(app))
+        let apps = self.cache.as_ref().map(|c| &c.apps);
+        through(apps, client_id.to_owned(), now, self.app_by_client_id(client_id)).await
     }
 
     /// The apps of one account, or of every account when `account_id` is `None`.
@@ -854,19 +831,7 @@ impl Store {
         grant_id: i64,
         now: i64,
     ) -> Result<Option<std::sync::Arc<GrantState>>, StorageError> {
-        let Some(cache) = &self.cache else {
-            return Ok(self.grant_state(grant_id).await?.map(std::sync::Arc::new));
-        };
-        if let Some(state) = cache.grants.get(&grant_id, now) {
-            return Ok(Some(state));
-        }
-        let epoch = cache.grants.epoch();
-        let Some(state) = self.grant_state(grant_id).await? else {
-            return Ok(None);
-        };
-        let state = std::sync::Arc::new(state);
-        cache.grants.put(grant_id, state.clone(), now, epoch);
-        Ok(Some(state))
+        through(self.cache.as_ref().map(|c| &c.grants), grant_id, now, self.grant_state(grant_id)).await
     }
 
     /// Deletes what can no longer be used: expired sessions and refresh tokens, codes a day after they expired
