@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use crate::model::{App, GrantState, Member};
 
@@ -198,7 +198,11 @@ impl TtlCache<i64, GrantState> {
 
 /// The task that drops entries changed elsewhere; it ends when the cache is gone (its owner aborts it).
 pub(crate) async fn listen(pool: PgPool, cache: Weak<Caches>) -> Result<tokio::task::JoinHandle<()>, sqlx::Error> {
-    let mut listener = PgListener::connect_with(&pool).await?;
+    // A connection of its own, outside the store's pool: a listener holds its connection for good, and the pool
+    // must still be able to close (it waits for every connection it lent).
+    let own =
+        PgPoolOptions::new().max_connections(1).connect_with(PgConnectOptions::clone(&pool.connect_options())).await?;
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.listen(CHANNEL).await?;
     Ok(tokio::spawn(async move {
         loop {

@@ -230,6 +230,9 @@ impl Store {
 
     /// Closes the pool: waits for connections in use, after which every query fails (`ping` too).
     pub async fn close(&self) {
+        if let Some(listening) = &self.listening {
+            listening.0.abort();
+        }
         on_db!(self, pool, { pool.close().await })
     }
 
