@@ -10,6 +10,7 @@ pub const SQLITE: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_consents.sql")),
     (13, include_str!("../migrations/sqlite/0013_audit.sql")),
     (14, include_str!("../migrations/sqlite/0014_session_idle.sql")),
+    (15, include_str!("../migrations/sqlite/0015_refresh_expiry.sql")),
 ];
 
 /// (version, SQL) for PostgreSQL: the same versions, the same tables.
@@ -21,4 +22,5 @@ pub const POSTGRES: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_consents.sql")),
     (13, include_str!("../migrations/postgres/0013_audit.sql")),
     (14, include_str!("../migrations/postgres/0014_session_idle.sql")),
+    (15, include_str!("../migrations/postgres/0015_refresh_expiry.sql")),
 ];

@@ -78,6 +78,7 @@ contract!(
     nodes_starting_together_store_one_key_and_one_account,
     purge_removes_only_what_is_dead,
     pkce_is_checked_when_the_code_is_spent,
+    purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives,
 );
 
 /// An account, a member and an app; returns (user_id, app_id).
@@ -321,6 +322,22 @@ async fn purge_removes_only_what_is_dead(db: Db) {
     db.store.purge_expired(700 + 86_400).await.unwrap();
     let gone = db.store.exchange_code(b"c", app, "https://a/cb", None, 90_000, &refresh(b"r6", 100_000)).await;
     assert!(matches!(gone, Err(ExchangeError::Unknown)));
+}
+
+async fn purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives(db: Db) {
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    let grant = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    db.store.rotate_refresh(b"r1", app, 500, b"nonce", &refresh(b"r2", 5_000)).await.unwrap();
+    // r1 expired, r2 lives: the grant stays, r1 goes
+    assert_eq!(db.store.purge_expired(2_000).await.unwrap(), 1);
+    assert!(db.store.grant_state(grant.id).await.unwrap().is_some());
+    assert!(db.store.refresh_state(b"r1").await.unwrap().is_none());
+    assert!(db.store.refresh_state(b"r2").await.unwrap().is_some());
+    // its last token expired: the grant goes with it
+    db.store.purge_expired(6_000).await.unwrap();
+    assert!(db.store.grant_state(grant.id).await.unwrap().is_none());
+    assert!(db.store.refresh_state(b"r2").await.unwrap().is_none());
 }
 
 async fn pkce_is_checked_when_the_code_is_spent(db: Db) {

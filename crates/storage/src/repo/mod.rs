@@ -838,24 +838,33 @@ impl Store {
     }
 
     /// Deletes what can no longer be used: expired sessions and refresh tokens, codes a day after they expired
-    /// (kept that long to recognise a replay), and grants left without any refresh token. Returns rows deleted.
+    /// (kept that long to recognise a replay), and grants whose last refresh token expired. Returns rows deleted
+    /// (a grant's tokens deleted with it are not counted).
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StorageError> {
         on_db!(self, pool, {
             let mut deleted = 0;
             for (sql, cutoff) in [
                 ("DELETE FROM sessions WHERE expires_at <= $1", now),
                 ("DELETE FROM auth_codes WHERE expires_at <= $1", now - 86_400),
-                ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
             ] {
                 deleted += sqlx::query(sql).bind(cutoff).execute(pool).await?.rows_affected();
             }
+            // The grants whose last refresh token expires now (their tokens go with them, ON DELETE CASCADE), then
+            // the other expired tokens: both found through the expiry index, never by scanning every grant.
             let mut tx = pool.begin().await?;
             let grants = sqlx::query(
-                "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
+                "DELETE FROM grants WHERE id IN (SELECT grant_id FROM refresh_tokens WHERE expires_at <= $1) \
+                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id AND r.expires_at > $1)",
             )
+            .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            deleted += sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if grants > 0 {
                 pool.announce(&mut tx, Change::All).await?;
             }
