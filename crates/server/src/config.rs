@@ -37,9 +37,14 @@ pub struct ConfigArgs {
     /// every host) [default: the public URL].
     #[arg(long, env = "WSOAUTH_ACCOUNT_URL_TEMPLATE", global = true, value_name = "TEMPLATE")]
     pub account_url_template: Option<String>,
-    /// Database URL: `sqlite://PATH` [default: sqlite://data/wsoauth.db].
+    /// Database URL: `sqlite://PATH`, or `postgres://USER:PASSWORD@HOST:PORT/DB` for PostgreSQL (several nodes
+    /// may share one) [default: sqlite://data/wsoauth.db].
     #[arg(long, env = "WSOAUTH_DATABASE_URL", global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// The most database connections this process opens (PostgreSQL: keep nodes × this, plus one listening
+    /// connection per node, under the server's max_connections) [default: 16 on PostgreSQL, 8 on SQLite].
+    #[arg(long, env = "WSOAUTH_DATABASE_POOL_SIZE", global = true, value_name = "N")]
+    pub database_pool_size: Option<u32>,
     /// Authorization code lifetime: seconds, or 10m, 24h, 30d [default: 10m].
     #[arg(long, env = "WSOAUTH_CODE_TTL", global = true, value_name = "DURATION")]
     pub code_ttl: Option<String>,
@@ -256,6 +261,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub account_url_template: Option<String>,
     pub database_url: String,
+    /// The most connections in the pool (`None`: the backend's default).
+    pub database_pool_size: Option<u32>,
     pub code_ttl: i64,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
@@ -289,6 +296,7 @@ impl Default for Settings {
             public_url: None,
             account_url_template: None,
             database_url: "sqlite://data/wsoauth.db".into(),
+            database_pool_size: None,
             code_ttl: 600,
             access_token_ttl: 86_400,
             refresh_token_ttl: 30 * 86_400,
@@ -329,6 +337,7 @@ struct FileConfig {
     public_url: Option<String>,
     account_url_template: Option<String>,
     database_url: Option<String>,
+    database_pool_size: Option<u32>,
     code_ttl: Option<toml::Value>,
     access_token_ttl: Option<toml::Value>,
     refresh_token_ttl: Option<toml::Value>,
@@ -410,6 +419,10 @@ impl ConfigArgs {
             public_url,
             account_url_template: account_url_template.map(|t| t.trim_end_matches('/').to_owned()),
             database_url: self.database_url.clone().or(file.database_url).unwrap_or(defaults.database_url),
+            database_pool_size: match self.database_pool_size.or(file.database_pool_size) {
+                Some(0) => return Err(ConfigError::Invalid("database_pool_size must be at least 1".into())),
+                size => size,
+            },
             code_ttl: ttl("code TTL", &self.code_ttl, file.code_ttl, defaults.code_ttl)?,
             access_token_ttl: ttl(
                 "access token TTL",

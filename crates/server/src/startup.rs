@@ -38,7 +38,10 @@ pub enum StartError {
 
 /// Opens the store and builds the shared state. `public_url` is the resolved public base URL.
 pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Clock>) -> Result<Shared, StartError> {
-    let store = Store::open(&settings.database_url).await?.with_grant_cache(settings.token_cache).await?;
+    let store = Store::open_with_pool(&settings.database_url, settings.database_pool_size)
+        .await?
+        .with_grant_cache(settings.token_cache)
+        .await?;
     let random: Arc<dyn RandomSource> = Arc::new(OsRandom);
     let mut fresh = [0u8; 32];
     random.fill(&mut fresh);

@@ -418,3 +418,10 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_database_pool_size_is_configurable() {
+    let server = TestServer::start_with(|settings| settings.database_pool_size = Some(3)).await;
+    let text = metrics_text(&server).await;
+    expect(&text, "wsoauth_db_pool_max_connections", &[], 3.0);
+}

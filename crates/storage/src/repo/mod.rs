@@ -62,19 +62,26 @@ impl Store {
     /// for PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` for SQLite (the file and its folder are
     /// created if needed).
     pub async fn open(url: &str) -> Result<Store, StorageError> {
+        Store::open_with_pool(url, None).await
+    }
+
+    /// `open` with at most `max_connections` in the pool (default: 16 on PostgreSQL, 8 for an SQLite file; an
+    /// in-memory SQLite database always has one).
+    pub async fn open_with_pool(url: &str, max_connections: Option<u32>) -> Result<Store, StorageError> {
+        let max_connections = max_connections.map(|n| n.max(1));
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::open_postgres(url).await?
+            Store::open_postgres(url, max_connections.unwrap_or(16)).await?
         } else {
-            Store::open_sqlite(url).await?
+            Store::open_sqlite(url, max_connections.unwrap_or(8)).await?
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    async fn open_postgres(url: &str) -> Result<Store, StorageError> {
+    async fn open_postgres(url: &str, max_connections: u32) -> Result<Store, StorageError> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StorageError::BadUrl(redact_url(url)))?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .idle_timeout(Some(Duration::from_secs(600)))
@@ -86,7 +93,7 @@ impl Store {
         Ok(Store { pool: Pool::Postgres(pool), writer: None, cache: None, listening: None })
     }
 
-    async fn open_sqlite(url: &str) -> Result<Store, StorageError> {
+    async fn open_sqlite(url: &str, max_connections: u32) -> Result<Store, StorageError> {
         let memory = url == "sqlite::memory:" || url == "sqlite://:memory:";
         let options = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:")?
@@ -109,7 +116,7 @@ impl Store {
         };
         let options = options.foreign_keys(true).busy_timeout(Duration::from_secs(10));
         // An in-memory database lives in one connection; a file is shared by a small pool (one writer at a time).
-        let max = if memory { 1 } else { 8 };
+        let max = if memory { 1 } else { max_connections };
         let pool = SqlitePoolOptions::new()
             // No ping before handing out a connection: an SQLite connection is a file handle in this process and
             // cannot go stale the way a network connection can, and the ping is one more round trip to the
