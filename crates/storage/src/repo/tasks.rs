@@ -698,7 +698,8 @@ impl Store {
         })
     }
 
-    /// Marks a task done, unless it already is or a subtask of it is open (one conditional write).
+    /// Marks a task done, unless it already is or a subtask of it is open (one conditional write under the write
+    /// lock).
     pub async fn complete_task(
         &self,
         account_id: i64,
@@ -706,6 +707,9 @@ impl Store {
         now: i64,
     ) -> Result<Result<(), TaskStateError>, StorageError> {
         on_db!(self, pool, {
+            // Under the write lock that `create_task` takes too: on PostgreSQL a subtask being added (its parent
+            // seen open) would otherwise be invisible to this `NOT EXISTS` until it commits under a done parent.
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE tasks SET status = 'done', date_closed = $1 WHERE id = $2 AND account_id = $3 \
                  AND status = 'active' AND NOT EXISTS \
@@ -714,8 +718,9 @@ impl Store {
             .bind(now)
             .bind(id)
             .bind(account_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             if done.rows_affected() == 1 {
                 return Ok(Ok(()));
             }
@@ -737,9 +742,11 @@ impl Store {
         })
     }
 
-    /// Reopens a done task, unless its parent is done (one conditional write).
+    /// Reopens a done task, unless its parent is done (one conditional write under the write lock).
     pub async fn reopen_task(&self, account_id: i64, id: i64) -> Result<Result<(), TaskStateError>, StorageError> {
         on_db!(self, pool, {
+            // Under the write lock, like `complete_task`: the parent's state cannot change under this check.
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE tasks SET status = 'active' WHERE id = $1 AND account_id = $2 AND status = 'done' \
                  AND (parent_id IS NULL OR EXISTS (SELECT 1 FROM tasks pt WHERE pt.id = tasks.parent_id \
@@ -747,8 +754,9 @@ impl Store {
             )
             .bind(id)
             .bind(account_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             if done.rows_affected() == 1 {
                 return Ok(Ok(()));
             }
