@@ -90,7 +90,8 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authe
 async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
     let now = state.now();
-    let claims = match state.verified.get(state, token, now) {
+    let key = state.verified.key(state, token);
+    let claims = match key.as_deref().and_then(|key| state.verified.get(key, now)) {
         Some(claims) => claims,
         None => {
             let mut verified = state.keys().verify(token, &state.public_url, now);
@@ -103,7 +104,9 @@ async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, B
                 TokenError::Expired => BearerError::Expired,
                 _ => BearerError::Invalid,
             })?);
-            state.verified.put(state, token, claims.clone());
+            if let Some(key) = key {
+                state.verified.put(key, claims.clone());
+            }
             claims
         }
     };
@@ -150,25 +153,19 @@ impl VerifiedTokens {
         VerifiedTokens { enabled, entries: RwLock::new(HashMap::new()) }
     }
 
-    fn key(state: &AppState, token: &str) -> Vec<u8> {
-        state.digest(crate::state::purpose::ACCESS, token)
+    /// The key a token is remembered by (`None` when the cache is off): computed once per request.
+    fn key(&self, state: &AppState, token: &str) -> Option<Vec<u8>> {
+        self.enabled.then(|| state.digest(crate::state::purpose::ACCESS, token))
     }
 
     /// The claims of a token verified before and still within its lifetime.
-    fn get(&self, state: &AppState, token: &str, now: i64) -> Option<Arc<Claims>> {
-        if !self.enabled {
-            return None;
-        }
+    fn get(&self, key: &[u8], now: i64) -> Option<Arc<Claims>> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let claims = entries.get(&Self::key(state, token))?;
+        let claims = entries.get(key)?;
         (claims.nbf <= now + crate::jwt::LEEWAY && now < claims.exp).then(|| claims.clone())
     }
 
-    fn put(&self, state: &AppState, token: &str, claims: Arc<Claims>) {
-        if !self.enabled {
-            return;
-        }
-        let key = Self::key(state, token);
+    fn put(&self, key: Vec<u8>, claims: Arc<Claims>) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= VERIFIED_CAPACITY {
             entries.clear();

@@ -131,8 +131,8 @@ fn pg_int(row: &PgRow, name: &str) -> Result<Option<i64>, sqlx::Error> {
     if raw.is_null() {
         return Ok(None);
     }
-    let kind = raw.type_info().name().to_owned();
-    Ok(Some(match kind.as_str() {
+    let info = raw.type_info();
+    Ok(Some(match info.name() {
         "INT2" => row.try_get::<i16, _>(name)?.into(),
         "INT4" => row.try_get::<i32, _>(name)?.into(),
         "BOOL" => row.try_get::<bool, _>(name)?.into(),
