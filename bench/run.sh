@@ -6,7 +6,9 @@
 #
 # Settings (environment): BENCH_SECONDS (10, each measured run), BENCH_CONCURRENCY (16 connections),
 # BENCH_THREADS (1 wrk thread), BENCH_STARTUP_RUNS (5), BENCH_BIG_TOKENS (1000000; 0 skips that phase),
-# BENCH_SIGN_SECONDS (5), BENCH_KEEP=1 keeps the work folder, WSOAUTH_BENCH_POSTGRES_URL (an empty database).
+# BENCH_SIGN_SECONDS (5), BENCH_KEEP=1 keeps the work folder, WSOAUTH_BENCH_POSTGRES_URL (an empty database),
+# BENCH_ONLY (a space-separated subset of: healthz resource me tasks refresh exchange; the ceilings always run, one
+# start-up, no 1,000,000-token phase), for quick comparisons while changing one path.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +27,10 @@ SIGN=$CARGO_TARGET_DIR/release/sign
 TRIVIAL=$CARGO_TARGET_DIR/release/trivial
 
 say() { printf '\n== %s\n' "$*"; }
+wanted() { # SCENARIO: whether BENCH_ONLY (empty: everything) names it
+    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
+}
+if [ -n "${BENCH_ONLY:-}" ]; then STARTUP_RUNS=1 BIG_TOKENS=0; fi
 
 # ---- tools ---------------------------------------------------------------------------------------------------
 # wrk (Debian's package): installs in seconds instead of a multi-minute `cargo install oha` on 2 cores, its C event
@@ -164,22 +170,27 @@ for line in open(sys.argv[1]):
     say "$label: scenarios"
     local name
     for name in healthz resource me tasks; do # a short warm-up first: connections, caches
+        wanted "$name" || continue
         BENCH_SECONDS=2 BENCH_REQUESTS=$dir/$name.txt "${HELPER[@]}" measure warm-up "$pid" "$BASE/" get.lua "$dir/warm-up.jsonl" >/dev/null
     done
-    BENCH_REQUESTS=$dir/healthz.txt "${HELPER[@]}" measure "/healthz (reference)" "$pid" "$BASE/" get.lua "$results"
-    BENCH_REQUESTS=$dir/resource.txt "${HELPER[@]}" measure "/oauth2/resource" "$pid" "$BASE/" get.lua "$results"
-    BENCH_REQUESTS=$dir/me.txt "${HELPER[@]}" measure "api me" "$pid" "$BASE/" get.lua "$results"
-    BENCH_REQUESTS=$dir/tasks.txt "${HELPER[@]}" measure "api get_tasks" "$pid" "$BASE/" get.lua "$results"
+    wanted healthz && BENCH_REQUESTS=$dir/healthz.txt "${HELPER[@]}" measure "/healthz (reference)" "$pid" "$BASE/" get.lua "$results"
+    wanted resource && BENCH_REQUESTS=$dir/resource.txt "${HELPER[@]}" measure "/oauth2/resource" "$pid" "$BASE/" get.lua "$results"
+    wanted me && BENCH_REQUESTS=$dir/me.txt "${HELPER[@]}" measure "api me" "$pid" "$BASE/" get.lua "$results"
+    wanted tasks && BENCH_REQUESTS=$dir/tasks.txt "${HELPER[@]}" measure "api get_tasks" "$pid" "$BASE/" get.lua "$results"
     # refresh: chains of refresh tokens, each from its own grant; twice as many as connections (wrk asks its
     # script for one request at start that it never sends: spares keep every connection busy)
-    "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/chain-access" "$dir/chains"
-    BENCH_REFRESH_TOKENS=$dir/chains "${HELPER[@]}" measure "refresh" "$pid" "$BASE/" refresh.lua "$results"
+    if wanted refresh; then
+        "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/chain-access" "$dir/chains"
+        BENCH_REFRESH_TOKENS=$dir/chains "${HELPER[@]}" measure "refresh" "$pid" "$BASE/" refresh.lua "$results"
+    fi
     # code exchange: enough fresh codes for two cores signing flat out for the whole run
-    local codes
-    codes=$(python3 -c "import math; print(math.ceil(2 * $sign_rate * $BENCH_SECONDS * 1.1))")
-    echo "  minting $codes codes ..."
-    "${HELPER[@]}" codes "$BASE" "$codes" "$dir/codes"
-    BENCH_CODES=$dir/codes "${HELPER[@]}" measure "code exchange" "$pid" "$BASE/" exchange.lua "$results"
+    if wanted exchange; then
+        local codes
+        codes=$(python3 -c "import math; print(math.ceil(2 * $sign_rate * $BENCH_SECONDS * 1.1))")
+        echo "  minting $codes codes ..."
+        "${HELPER[@]}" codes "$BASE" "$codes" "$dir/codes"
+        BENCH_CODES=$dir/codes "${HELPER[@]}" measure "code exchange" "$pid" "$BASE/" exchange.lua "$results"
+    fi
     echo "  server memory after the load: $(memory "$pid")"
     "${HELPER[@]}" record "$results" "$(awk '/^VmRSS|^VmHWM/ {v[$1]=$2} END {printf "{\"name\": \"memory\", \"kind\": \"info\", \"rss_kb\": %d, \"hwm_kb\": %d, \"text\": \"after the load: RSS %.1f MB, peak (VmHWM) %.1f MB\"}", v["VmRSS:"], v["VmHWM:"], v["VmRSS:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status")"
 
