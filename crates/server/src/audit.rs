@@ -254,7 +254,8 @@ fn clean(detail: &str) -> String {
     detail.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_DETAIL).collect()
 }
 
-fn log(event: Event, entry: &Entry) {
+/// The `audit` log line of an event (`record` writes it; so do callers that store the entry themselves).
+pub fn log(event: Event, entry: &Entry) {
     let ip = entry.ip.map(|ip| ip.to_string());
     tracing::info!(
         target: "audit",
@@ -270,8 +271,9 @@ fn log(event: Event, entry: &Entry) {
     );
 }
 
-async fn write(state: &AppState, event: Event, entry: &Entry) {
-    let row = NewAuditEvent {
+/// The stored row of an event, for writes that store it in their own transaction (then call [`log`]).
+pub fn row(state: &AppState, event: Event, entry: &Entry) -> NewAuditEvent {
+    NewAuditEvent {
         at: state.now(),
         event: event.as_str().to_owned(),
         account_id: entry.account_id,
@@ -280,8 +282,11 @@ async fn write(state: &AppState, event: Event, entry: &Entry) {
         client_id: entry.client_id.clone(),
         ip: entry.ip.map(|ip| ip.to_string()),
         detail: clean(&entry.detail),
-    };
-    if let Err(error) = state.store.record_audit(&row).await {
+    }
+}
+
+async fn write(state: &AppState, event: Event, entry: &Entry) {
+    if let Err(error) = state.store.record_audit(&row(state, event, entry)).await {
         tracing::error!(target: "audit", %error, event = event.as_str(), "audit entry not written");
     }
 }

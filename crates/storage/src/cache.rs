@@ -224,13 +224,3 @@ pub(crate) async fn listen(pool: PgPool, cache: Weak<Caches>) -> Result<tokio::t
         }
     }))
 }
-
-/// Stops the listening task when the last clone of the store is dropped.
-#[derive(Debug)]
-pub(crate) struct Listening(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}

@@ -104,10 +104,25 @@ impl DbRow for PgRow {
     }
 }
 
+/// A row of the direct SQLite connection (`crate::direct`), read like the pool's rows.
+impl DbRow for rusqlite::Row<'_> {
+    fn col<T: Col>(&self, name: &str) -> Result<T, sqlx::Error> {
+        T::direct(self, name)
+    }
+}
+
+/// A direct row's column: SQLite's own types, so the same decoding as sqlx's SQLite rows.
+fn direct_col<T: rusqlite::types::FromSql>(row: &rusqlite::Row<'_>, name: &str) -> Result<T, sqlx::Error> {
+    row.get(name).map_err(|error| sqlx::Error::ColumnDecode { index: name.to_owned(), source: Box::new(error) })
+}
+
 /// A Rust type a column can be read as, on both backends.
-pub(crate) trait Col: Sized {
+pub(crate) trait Col: Sized + rusqlite::types::FromSql {
     fn sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error>;
     fn postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error>;
+    fn direct(row: &rusqlite::Row<'_>, name: &str) -> Result<Self, sqlx::Error> {
+        direct_col(row, name)
+    }
 }
 
 /// Types both backends decode as they are.
@@ -179,3 +194,13 @@ macro_rules! impl_for_tx {
     };
 }
 pub(crate) use impl_for_tx;
+
+/// A task of the store (PostgreSQL's listener, SQLite's checkpoints), stopped with the last clone of the store.
+#[derive(Debug)]
+pub(crate) struct Background(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -11,6 +11,9 @@ pub enum StorageError {
     /// input was bad, so callers answer it as a bad request).
     #[error("the database cannot store this value: {0}")]
     Unstorable(sqlx::Error),
+    /// A failure on the direct SQLite connection (`crate::direct`).
+    #[error("database error: {0}")]
+    Direct(rusqlite::Error),
     #[error("migration {version} failed: {source}")]
     Migration { version: i64, source: sqlx::Error },
     #[error("invalid database URL {0:?}: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB")]
@@ -31,6 +34,12 @@ impl From<sqlx::Error> for StorageError {
         let unstorable =
             error.as_database_error().and_then(|db| db.code()).is_some_and(|c| c == "22021" || c == "22P05");
         if unstorable { StorageError::Unstorable(error) } else { StorageError::Database(error) }
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> Self {
+        StorageError::Direct(error)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cache;
 mod db;
+mod direct;
 mod error;
 mod export_file;
 mod migrate;

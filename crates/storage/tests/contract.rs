@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use wsoauth_storage::{AppFields, ExchangeError, NewCode, NewRefresh, RefreshError, Role, StorageError, Store};
+use wsoauth_storage::{
+    AppFields, ExchangeError, Grant, NewAuditEvent, NewCode, NewRefresh, RefreshError, Role, StorageError, Store,
+};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -81,6 +83,30 @@ contract!(
     purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives,
 );
 
+/// SQLite: a rotation that finds the write lock held by another connection (the admin CLI, another process)
+/// waits for it rather than failing, then wins; once the store is closed it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    let other = rusqlite::Connection::open(db.url.strip_prefix("sqlite://").unwrap()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let store = db.store.clone();
+    let rotation = tokio::spawn(async move {
+        store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!rotation.is_finished(), "the rotation waits while another connection writes");
+    other.execute_batch("COMMIT").unwrap();
+    assert_eq!(rotation.await.unwrap().unwrap().generation, 2);
+    assert_eq!(rotations_audited(&db.store).await.len(), 1);
+    db.store.close().await;
+    let closed = db.store.rotate_refresh(b"r2", app, 300, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await;
+    assert!(matches!(closed, Err(RefreshError::Storage(_))), "{closed:?}");
+}
+
 /// An account, a member and an app; returns (user_id, app_id).
 async fn fixture(store: &Store) -> (i64, i64) {
     let account = store.create_account("Acme", "acme", 1).await.unwrap();
@@ -111,6 +137,25 @@ fn code(digest: &[u8], app_id: i64, user_id: i64, now: i64) -> NewCode {
 
 fn refresh(digest: &[u8], expires_at: i64) -> NewRefresh {
     NewRefresh { digest: digest.to_vec(), expires_at }
+}
+
+/// The audit entry a rotation stores with it.
+fn rotation_audit(grant: &Grant) -> NewAuditEvent {
+    NewAuditEvent {
+        at: 7,
+        event: "token_refreshed".into(),
+        user_id: Some(grant.user_id),
+        client_id: Some("client-1".into()),
+        detail: format!("grant {}, generation {}", grant.id, grant.generation),
+        ..NewAuditEvent::default()
+    }
+}
+
+/// The details of the stored rotation entries, oldest first.
+async fn rotations_audited(store: &Store) -> Vec<String> {
+    let account = store.accounts().await.unwrap()[0].id;
+    let events = store.audit_events(&[account], None, 100).await.unwrap();
+    events.into_iter().rev().filter(|e| e.event == "token_refreshed").map(|e| e.detail).collect()
 }
 
 async fn migrations_are_idempotent_and_reopen_keeps_data(db: Db) {
@@ -151,7 +196,7 @@ async fn code_exchange_is_single_use_and_replay_revokes(db: Db) {
     let replay = db.store.exchange_code(b"c1", app, "https://a/cb", None, 102, &refresh(b"r2", 10_000)).await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     assert!(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
-    let rotated = db.store.rotate_refresh(b"r1", app, 103, b"nonce", &refresh(b"r3", 10_000)).await;
+    let rotated = db.store.rotate_refresh(b"r1", app, 103, b"nonce", &refresh(b"r3", 10_000), &rotation_audit).await;
     assert!(matches!(rotated, Err(RefreshError::Revoked)));
     let unknown = db.store.exchange_code(b"nope", app, "https://a/cb", None, 102, &refresh(b"r4", 10_000)).await;
     assert!(matches!(unknown, Err(ExchangeError::Unknown)));
@@ -182,26 +227,31 @@ async fn rotation_moves_the_generation_once(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
-    let next = db.store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000)).await.unwrap();
+    let next =
+        db.store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit).await.unwrap();
     assert_eq!(next.generation, 2);
     assert!(matches!(
-        db.store.rotate_refresh(b"r1", app, 201, b"nonce", &refresh(b"r3", 2_000)).await,
+        db.store.rotate_refresh(b"r1", app, 201, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await,
         Err(RefreshError::Rotated(_))
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"r2", app + 1, 201, b"nonce", &refresh(b"r3", 2_000)).await,
+        db.store.rotate_refresh(b"r2", app + 1, 201, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await,
         Err(RefreshError::WrongClient)
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"r2", app, 2_000, b"nonce", &refresh(b"r3", 3_000)).await,
+        db.store.rotate_refresh(b"r2", app, 2_000, b"nonce", &refresh(b"r3", 3_000), &rotation_audit).await,
         Err(RefreshError::Expired)
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"zz", app, 201, b"nonce", &refresh(b"r3", 3_000)).await,
+        db.store.rotate_refresh(b"zz", app, 201, b"nonce", &refresh(b"r3", 3_000), &rotation_audit).await,
         Err(RefreshError::Unknown)
     ));
-    let last = db.store.rotate_refresh(b"r2", app, 1_999, b"nonce", &refresh(b"r3", 3_000)).await.unwrap();
+    let last =
+        db.store.rotate_refresh(b"r2", app, 1_999, b"nonce", &refresh(b"r3", 3_000), &rotation_audit).await.unwrap();
     assert_eq!(last.generation, 3);
+    // each rotation stored its entry, with the member's account filled in; the refusals stored none
+    let grant = next.id;
+    assert_eq!(rotations_audited(&db.store).await, [2, 3].map(|g| format!("grant {grant}, generation {g}")));
 }
 
 async fn concurrent_rotations_have_one_winner(db: Db) {
@@ -212,7 +262,7 @@ async fn concurrent_rotations_have_one_winner(db: Db) {
     for i in 0..16u8 {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
-            store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(&[b'n', i], 2_000)).await
+            store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(&[b'n', i], 2_000), &rotation_audit).await
         }));
     }
     let mut wins = 0;
@@ -224,6 +274,7 @@ async fn concurrent_rotations_have_one_winner(db: Db) {
         }
     }
     assert_eq!(wins, 1);
+    assert_eq!(rotations_audited(&db.store).await.len(), 1);
 }
 
 async fn deleting_an_app_ends_its_grants(db: Db) {
@@ -328,7 +379,7 @@ async fn purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     let grant = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
-    db.store.rotate_refresh(b"r1", app, 500, b"nonce", &refresh(b"r2", 5_000)).await.unwrap();
+    db.store.rotate_refresh(b"r1", app, 500, b"nonce", &refresh(b"r2", 5_000), &rotation_audit).await.unwrap();
     // r1 expired, r2 lives: the grant stays, r1 goes
     assert_eq!(db.store.purge_expired(2_000).await.unwrap(), 1);
     assert!(db.store.grant_state(grant.id).await.unwrap().is_some());

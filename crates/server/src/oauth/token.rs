@@ -122,18 +122,18 @@ async fn issue(
         expires_at: now + state.settings.refresh_token_ttl,
     };
     let digest = state.digest(purpose::REFRESH, presented);
-    match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next).await {
+    let entry = |grant: &Grant| {
+        let detail = format!("grant {}, generation {}", grant.id, grant.generation);
+        Entry::new().user(grant.user_id).client(&app.client_id).detail(detail)
+    };
+    let audited = |grant: &Grant| audit::row(state, Event::TokenRefreshed, &entry(grant));
+    match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next, &audited).await {
         Ok(grant) => {
+            // the audit entry is stored with the rotation
+            audit::log(Event::TokenRefreshed, &entry(&grant));
             let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
             observe::token_issued("refresh_token");
             observe::refresh("rotated");
-            let detail = format!("grant {}, generation {}", grant.id, grant.generation);
-            audit::record(
-                state,
-                Event::TokenRefreshed,
-                Entry::new().user(grant.user_id).client(&app.client_id).detail(detail),
-            )
-            .await;
             Ok(issued)
         }
         Err(RefreshError::Rotated(rotation)) => reused(state, &app.client_id, presented, &rotation, now).await,

@@ -1,7 +1,8 @@
 //! The audit log: one row per security-relevant event, newest first, paged by id, purged after a retention.
 //! Rows name people, members, accounts and apps by id and never hold secrets, codes or tokens.
 
-use crate::db::{DbRow, on_db};
+use crate::db::{DbRow, impl_for_tx, on_db};
+use crate::direct::numbered;
 
 use super::Store;
 use crate::error::StorageError;
@@ -41,31 +42,66 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// Stores an event, filling in the ids the database knows (see `NewAuditEvent`); answers its id.
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
+     SELECT $1, $2, k.account_id, k.person_id, \
+     COALESCE($5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
+     $6, $7, $8 \
+     FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $5), \
+     (SELECT account_id FROM apps WHERE client_id = $6)) AS account_id, \
+     COALESCE($4, (SELECT person_id FROM users WHERE id = $5)) AS person_id) k \
+     RETURNING id";
+
+/// `INSERT_AUDIT`'s parameters (a macro: the same binds for either backend's query type).
+macro_rules! bind_audit {
+    ($query:expr, $event:expr) => {
+        $query
+            .bind($event.at)
+            .bind(&$event.event)
+            .bind($event.account_id)
+            .bind($event.person_id)
+            .bind($event.user_id)
+            .bind(&$event.client_id)
+            .bind(&$event.ip)
+            .bind(&$event.detail)
+    };
+}
+
+/// Stores an event inside a transaction of either backend, with the write it records.
+pub(crate) trait AuditTx {
+    async fn insert_audit(&mut self, event: &NewAuditEvent) -> Result<(), sqlx::Error>;
+}
+
+impl_for_tx! {
+    impl AuditTx {
+        async fn insert_audit(&mut self, event: &NewAuditEvent) -> Result<(), sqlx::Error> {
+            let _id: i64 = bind_audit!(sqlx::query_scalar(INSERT_AUDIT), event).fetch_one(&mut **self).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Stores an event inside a transaction of the direct SQLite connection (`crate::direct`).
+pub(crate) fn insert_audit_direct(tx: &rusqlite::Transaction<'_>, event: &NewAuditEvent) -> rusqlite::Result<()> {
+    let values: [&dyn rusqlite::ToSql; 8] = [
+        &event.at,
+        &event.event,
+        &event.account_id,
+        &event.person_id,
+        &event.user_id,
+        &event.client_id,
+        &event.ip,
+        &event.detail,
+    ];
+    tx.prepare_cached(INSERT_AUDIT)?.query_row(&numbered(&values)[..], |_| Ok(()))
+}
+
 impl Store {
     /// Records an event; returns its id.
     pub async fn record_audit(&self, event: &NewAuditEvent) -> Result<i64, StorageError> {
         on_db!(self, pool, {
             let _writing = self.write_turn().await;
-            Ok(sqlx::query_scalar(
-                "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
-                 SELECT $1, $2, k.account_id, k.person_id, \
-                 COALESCE($5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
-                 $6, $7, $8 \
-                 FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $5), \
-                 (SELECT account_id FROM apps WHERE client_id = $6)) AS account_id, \
-                 COALESCE($4, (SELECT person_id FROM users WHERE id = $5)) AS person_id) k \
-                 RETURNING id",
-            )
-            .bind(event.at)
-            .bind(&event.event)
-            .bind(event.account_id)
-            .bind(event.person_id)
-            .bind(event.user_id)
-            .bind(&event.client_id)
-            .bind(&event.ip)
-            .bind(&event.detail)
-            .fetch_one(pool)
-            .await?)
+            Ok(bind_audit!(sqlx::query_scalar(INSERT_AUDIT), event).fetch_one(pool).await?)
         })
     }
 

@@ -15,8 +15,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::cache::{Caches, Change, Listening, through};
-use crate::db::{Backend, DbRow, Pool, impl_for_tx, on_db};
+use crate::cache::{Caches, Change, through};
+use crate::db::{Backend, Background, DbRow, Pool, impl_for_tx, on_db};
+use crate::direct::{Direct, Outcome, Tried, numbered};
+use audit::{AuditTx, NewAuditEvent, insert_audit_direct};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
 use crate::migrate;
@@ -45,8 +47,12 @@ pub struct Store {
     pub(crate) writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Grant state for bearer checks (see `crate::cache`); `None` until `with_grant_cache`.
     cache: Option<std::sync::Arc<Caches>>,
-    /// The task listening for other nodes' grant changes (PostgreSQL), stopped with the last clone.
-    listening: Option<std::sync::Arc<Listening>>,
+    /// SQLite's direct connection for the hottest token-path writes (`crate::direct`); `None` on PostgreSQL and
+    /// for an in-memory database (which lives in the pool's one connection).
+    pub(crate) direct: Option<std::sync::Arc<Direct>>,
+    /// The tasks of this store (listening for other nodes' grant changes on PostgreSQL, checkpointing the direct
+    /// connection's writes on SQLite), stopped with the last clone.
+    tasks: Vec<std::sync::Arc<Background>>,
 }
 
 const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_id, a.name AS account_name, \
@@ -90,11 +96,12 @@ impl Store {
             .await
             .map_err(|source| StorageError::Connect { url: redact_url(url), source })?;
         // PostgreSQL has many writers at once: the in-process queue is for SQLite's single writer only.
-        Ok(Store { pool: Pool::Postgres(pool), writer: None, cache: None, listening: None })
+        Ok(Store { pool: Pool::Postgres(pool), writer: None, cache: None, direct: None, tasks: Vec::new() })
     }
 
     async fn open_sqlite(url: &str, max_connections: u32) -> Result<Store, StorageError> {
         let memory = url == "sqlite::memory:" || url == "sqlite://:memory:";
+        let mut file = None;
         let options = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:")?
         } else {
@@ -108,6 +115,7 @@ impl Store {
                 std::fs::create_dir_all(parent)
                     .map_err(|source| StorageError::CreateDir { path: parent.display().to_string(), source })?;
             }
+            file = Some(path.to_owned());
             SqliteConnectOptions::new()
                 .filename(path)
                 .create_if_missing(true)
@@ -128,7 +136,15 @@ impl Store {
             .max_lifetime(if memory { None } else { Some(Duration::from_secs(3600)) })
             .connect_with(options)
             .await?;
-        Ok(Store { pool: Pool::Sqlite(pool), writer: Some(Default::default()), cache: None, listening: None })
+        let (direct, tasks) = match file {
+            Some(path) => {
+                let direct = std::sync::Arc::new(Direct::open(&path).map_err(StorageError::Direct)?);
+                let task = checkpoints(pool.clone(), std::sync::Arc::downgrade(&direct));
+                (Some(direct), vec![std::sync::Arc::new(task)])
+            }
+            None => (None, Vec::new()),
+        };
+        Ok(Store { pool: Pool::Sqlite(pool), writer: Some(Default::default()), cache: None, direct, tasks })
     }
 
     /// Caches grant state for `ttl` seconds (0: no cache) for `grant_state_cached`; on PostgreSQL also listens
@@ -140,7 +156,7 @@ impl Store {
         let cache = std::sync::Arc::new(Caches::new(ttl));
         if let Pool::Postgres(pool) = &self.pool {
             let task = crate::cache::listen(pool.clone(), std::sync::Arc::downgrade(&cache)).await?;
-            self.listening = Some(std::sync::Arc::new(Listening(task)));
+            self.tasks.push(std::sync::Arc::new(Background(task)));
         }
         self.cache = Some(cache);
         Ok(self)
@@ -237,8 +253,11 @@ impl Store {
 
     /// Closes the pool: waits for connections in use, after which every query fails (`ping` too).
     pub async fn close(&self) {
-        if let Some(listening) = &self.listening {
-            listening.0.abort();
+        for task in &self.tasks {
+            task.0.abort();
+        }
+        if let Some(direct) = &self.direct {
+            direct.close();
         }
         on_db!(self, pool, { pool.close().await })
     }
@@ -727,6 +746,8 @@ impl Store {
     /// tokens stop working at once), records the rotation's nonce and stores the new refresh token. The
     /// generation bump is a conditional write: of concurrent rotations of one token exactly one wins; the others
     /// get `Rotated` with what the server needs to answer them.
+    ///
+    /// `audit` makes the audit entry of the rotation, stored in the same transaction.
     pub async fn rotate_refresh(
         &self,
         refresh_digest: &[u8],
@@ -734,23 +755,37 @@ impl Store {
         now: i64,
         nonce: &[u8],
         next: &NewRefresh,
+        audit: &(dyn Fn(&Grant) -> NewAuditEvent + Sync),
     ) -> Result<Grant, RefreshError> {
+        // The usual case on SQLite: on the calling thread (see `crate::direct` for why it does not queue for the
+        // writers' turn). A refusal, which needs telling why, and a write lock held elsewhere go the way below.
+        if let Some(direct) = &self.direct {
+            let tried = direct.write(|tx| -> Result<_, StorageError> {
+                let values: [&dyn rusqlite::ToSql; 4] = [&refresh_digest, &now, &app_id, &nonce];
+                let mut bump = tx.prepare_cached(ROTATE)?;
+                let mut rows = bump.query(&numbered(&values)[..])?;
+                let Some(row) = rows.next()? else { return Ok(Outcome::Decline) };
+                let grant = grant_from(row)?;
+                drop(rows);
+                insert_refresh_direct(tx, grant.id, grant.generation, now, next)?;
+                insert_audit_direct(tx, &audit(&grant))?;
+                Ok(Outcome::Commit(grant))
+            })?;
+            if let Tried::Done(Outcome::Commit(grant)) = tried {
+                self.forget(Change::Grant(grant.id));
+                return Ok(grant);
+            }
+        }
         on_db!(self, pool, {
             let _writing = self.write_turn().await;
             let mut tx = pool.begin().await?;
-            let bumped = sqlx::query(
-                "UPDATE grants SET generation = generation + 1, rotation_nonce = $4, rotated_at = $2, access_used = 0 \
-                 WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
-                 AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
-                 AND app_id = $3 AND revoked_at IS NULL \
-                 RETURNING id, app_id, user_id, scopes, generation",
-            )
-            .bind(refresh_digest)
-            .bind(now)
-            .bind(app_id)
-            .bind(nonce)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let bumped = sqlx::query(ROTATE)
+                .bind(refresh_digest)
+                .bind(now)
+                .bind(app_id)
+                .bind(nonce)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(row) = bumped else {
                 let why = sqlx::query(
                     "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
@@ -785,6 +820,7 @@ impl Store {
             };
             let grant = grant_from(&row)?;
             tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+            tx.insert_audit(&audit(&grant)).await?;
             pool.announce(&mut tx, Change::Grant(grant.id)).await?;
             tx.commit().await?;
             self.forget(Change::Grant(grant.id));
@@ -1001,6 +1037,31 @@ impl Store {
     }
 }
 
+/// Moves the grant of a live refresh token ($1) of app $3 at time $2 to its next generation, drawing the
+/// rotation's nonce $4: the conditional write that decides the one winner of concurrent rotations.
+const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_nonce = $4, rotated_at = $2, \
+     access_used = 0 \
+     WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
+     AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
+     AND app_id = $3 AND revoked_at IS NULL \
+     RETURNING id, app_id, user_id, scopes, generation";
+
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+/// `RefreshTx::insert_refresh` on the direct SQLite connection.
+fn insert_refresh_direct(
+    tx: &rusqlite::Transaction<'_>,
+    grant_id: i64,
+    generation: i64,
+    now: i64,
+    refresh: &NewRefresh,
+) -> rusqlite::Result<()> {
+    let values: [&dyn rusqlite::ToSql; 5] = [&refresh.digest, &grant_id, &generation, &now, &refresh.expires_at];
+    tx.prepare_cached(INSERT_REFRESH)?.execute(&numbered(&values)[..])?;
+    Ok(())
+}
+
 /// Writes inside a transaction of either backend.
 trait RefreshTx {
     /// Stores a grant's refresh token of `generation`.
@@ -1022,10 +1083,7 @@ impl_for_tx! {
             now: i64,
             refresh: &NewRefresh,
         ) -> Result<(), sqlx::Error> {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
+            sqlx::query(INSERT_REFRESH)
             .bind(&refresh.digest)
             .bind(grant_id)
             .bind(generation)
@@ -1036,6 +1094,27 @@ impl_for_tx! {
             Ok(())
         }
     }
+}
+
+/// How often the direct connection's commits are checkpointed (see `crate::direct`): the write-ahead log holds
+/// at most about this long's worth of writes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints what the direct connection wrote, on the pool's thread (a checkpoint syncs files; the direct
+/// connection writes on the async runtime's threads and must not). Passive: it never waits for readers or
+/// writers, and what it cannot copy now it copies next time. Ends with the last clone of the store.
+fn checkpoints(pool: sqlx::SqlitePool, direct: std::sync::Weak<Direct>) -> Background {
+    Background(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            let Some(direct) = direct.upgrade() else { return };
+            if direct.checkpoint_due()
+                && let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await
+            {
+                tracing::warn!(%error, "checkpointing the write-ahead log failed; trying again later");
+            }
+        }
+    }))
 }
 
 /// A database URL fit for an error message: any `user:password@` part is replaced.
