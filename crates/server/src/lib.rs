@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod jwt;
 pub mod limits;
+pub mod logging;
 mod oauth;
 pub mod observe;
 mod pages;

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     let args = Cli::parse();
     // the server buffers its log lines (one access line per request); the admin commands write theirs at once
     let serving = matches!(args.command, None | Some(Command::Serve));
-    let logs = wsoauth_server::observe::init_logging(args.config.log_format.unwrap_or_default(), serving);
+    let logs = wsoauth_server::logging::init_logging(args.config.log_format.unwrap_or_default(), serving);
     let settings = match args.config.resolve() {
         Ok(settings) => settings,
         Err(error) => {

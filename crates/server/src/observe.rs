@@ -1,5 +1,5 @@
 //! Observing the server: `/metrics` (Prometheus text), `/healthz` and `/readyz`, a request id and one access
-//! log line per request, and the log format (text or JSON lines).
+//! log line per request (the lines themselves: `crate::logging`).
 //!
 //! Every server keeps its own Prometheus recorder in its state, never the process-wide one: the middleware
 //! [`track`] makes it the local recorder while the request's handler runs (on every poll, whichever thread polls
@@ -27,7 +27,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, 
 use serde_json::json;
 use wsoauth_domain::{OsRandom, RandomSource};
 
-use crate::config::LogFormat;
 use crate::state::Shared;
 
 /// The request id header, read from the request (when sane) and always set on the response.
@@ -256,9 +255,9 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Around every request ([`TrackLayer`], the router's outermost layer): the request id (the client's when sane,
-/// else a new one) in a `request` span and in the `X-Request-Id` response header; this server's recorder for the
-/// handler; then the request counter, the latency histogram and one access log line (method, route, status,
-/// latency; never the query, headers or body). A plain tower service: no boxed future, no clone of the route and
+/// else a new one) on the request's log lines (`crate::logging::in_request`) and in the `X-Request-Id` response
+/// header; this server's recorder for the handler; then the request counter, the latency histogram and one
+/// access log line (method, route, status, latency; never the query, headers or body). A plain tower service: no boxed future, no clone of the route and
 /// no `Next` per request, as `axum::middleware::from_fn` would cost.
 #[derive(Clone)]
 pub struct TrackLayer(pub Shared);
@@ -301,23 +300,18 @@ where
         // unmatched paths (404s) share one label: the raw path may be anything a client makes up
         let route = request.extensions().get::<MatchedPath>().cloned();
         let method = method_label(request.method());
-        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
-        let inner = {
-            let _entered = span.enter();
-            self.state.metrics.record(|| self.inner.call(request))
-        };
-        Tracked { inner, state: self.state.clone(), span, started, id: Some(id), route, method }
+        let inner = crate::logging::in_request(&id, || self.state.metrics.record(|| self.inner.call(request)));
+        Tracked { inner, state: self.state.clone(), started, id, route, method }
     }
 }
 
-/// The answer of [`Track`]: polled in the request's span with the server's recorder as the local one (metrics'
+/// The answer of [`Track`]: polled with the request's id on its log lines and the server's recorder as the local one (metrics'
 /// local recorder is per thread and per call, so it is set again on every poll).
 pub struct Tracked<F> {
     inner: F,
     state: Shared,
-    span: tracing::Span,
     started: Instant,
-    id: Option<HeaderValue>,
+    id: HeaderValue,
     route: Option<MatchedPath>,
     method: &'static str,
 }
@@ -330,16 +324,14 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let polled = {
-            let _entered = this.span.enter();
-            this.state.metrics.record(|| Pin::new(&mut this.inner).poll(cx))
-        };
+        let polled =
+            crate::logging::in_request(&this.id, || this.state.metrics.record(|| Pin::new(&mut this.inner).poll(cx)));
         let Poll::Ready(Ok(mut response)) = polled else { return polled };
         let elapsed = this.started.elapsed();
         let status = response.status().as_u16();
         let (route, method) = (this.route.as_ref().map_or("unmatched", MatchedPath::as_str), this.method);
         this.state.metrics.request(route, method, status, elapsed);
-        this.span.in_scope(|| {
+        crate::logging::in_request(&this.id, || {
             tracing::info!(
                 target: "access",
                 method,
@@ -349,9 +341,7 @@ where
                 "request"
             );
         });
-        if let Some(id) = this.id.take() {
-            response.headers_mut().insert(REQUEST_ID, id);
-        }
+        response.headers_mut().insert(REQUEST_ID, this.id.clone());
         Poll::Ready(Ok(response))
     }
 }
@@ -404,152 +394,6 @@ pub async fn readyz(State(state): State<Shared>) -> Response {
     });
     let status = if database && keys { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, no_store(), axum::Json(body)).into_response()
-}
-
-// ---- logging -------------------------------------------------------------------------------------------------
-
-/// Sets up the log lines on standard error: the `WSOAUTH_LOG` filter (`info` by default), as text or as one
-/// JSON object per line (the event's fields at the top level, the request's span with its `request_id` under
-/// `span`). Text is coloured only on a terminal.
-///
-/// `buffered` (the server): lines go through [`LogBuffer`], written out in batches by a thread of their own,
-/// instead of one locked write to standard error per line on the thread serving the request. Keep the returned
-/// guard until the end: dropping it writes out what is left.
-pub fn init_logging(format: LogFormat, buffered: bool) -> LogGuard {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WSOAUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let buffer = buffered.then(LogBuffer::start).flatten();
-    let writer = match &buffer {
-        Some(buffer) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(buffer.clone()),
-        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => {
-            builder.json().flatten_event(true).with_current_span(true).with_span_list(false).with_ansi(false).init()
-        }
-    }
-    LogGuard(buffer)
-}
-
-/// Writes out the buffered log lines when dropped (see [`init_logging`]).
-pub struct LogGuard(Option<LogBuffer>);
-
-impl Drop for LogGuard {
-    fn drop(&mut self) {
-        if let Some(buffer) = &self.0 {
-            buffer.flush();
-        }
-    }
-}
-
-/// How long the writer thread lets lines gather after the first one of a batch.
-const LOG_BATCH_DELAY: Duration = Duration::from_millis(2);
-/// Past this many bytes waiting, the thread logging writes them out itself: memory stays bounded and no line is
-/// dropped when standard error is slower than the lines come.
-const LOG_BUFFER_LIMIT: usize = 256 * 1024;
-
-/// Log lines on their way to standard error: appended to one buffer under a short lock; a thread of its own wakes
-/// when a batch starts, waits [`LOG_BATCH_DELAY`] and writes the whole batch in one call. At 10,000 requests a
-/// second that is one write for some 20 access lines, and no thread wakes while nothing is logged.
-#[derive(Clone)]
-pub struct LogBuffer(std::sync::Arc<LogShared>);
-
-pub struct LogShared {
-    lines: std::sync::Mutex<Vec<u8>>,
-    /// Held by whoever writes lines out, taken before `lines`: batches reach standard error in order.
-    writing: std::sync::Mutex<()>,
-    started: std::sync::Condvar,
-}
-
-impl LogBuffer {
-    /// The buffer and its writer thread; `None` (write directly) if the thread cannot start.
-    fn start() -> Option<LogBuffer> {
-        let shared = std::sync::Arc::new(LogShared {
-            lines: std::sync::Mutex::new(Vec::with_capacity(64 * 1024)),
-            writing: std::sync::Mutex::new(()),
-            started: std::sync::Condvar::new(),
-        });
-        let buffer = LogBuffer(shared.clone());
-        let spawned = std::thread::Builder::new().name("wsoauth-log".into()).spawn(move || {
-            let mut batch = Vec::with_capacity(64 * 1024);
-            loop {
-                {
-                    let mut lines = shared.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    while lines.is_empty() {
-                        lines = shared.started.wait(lines).unwrap_or_else(std::sync::PoisonError::into_inner);
-                    }
-                }
-                std::thread::sleep(LOG_BATCH_DELAY);
-                let _writing = shared.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                std::mem::swap(
-                    &mut batch,
-                    &mut *shared.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-                );
-                write_stderr(&batch);
-                batch.clear();
-            }
-        });
-        spawned.is_ok().then_some(buffer)
-    }
-
-    /// Writes out every line buffered so far, now.
-    pub fn flush(&self) {
-        self.0.write_out();
-    }
-}
-
-impl LogShared {
-    /// Writes out every line buffered so far, after any batch being written.
-    fn write_out(&self) {
-        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        write_stderr(&lines);
-        lines.clear();
-    }
-}
-
-fn write_stderr(bytes: &[u8]) {
-    use std::io::Write;
-    if !bytes.is_empty() {
-        // nowhere to report a failed log write
-        let _ = std::io::stderr().lock().write_all(bytes);
-    }
-}
-
-/// One log line's writer (the formatter writes each line in one call).
-pub struct LogLine<'a>(&'a LogShared);
-
-impl std::io::Write for LogLine<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut lines = self.0.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if lines.len() + bytes.len() > LOG_BUFFER_LIMIT {
-            drop(lines);
-            self.0.write_out();
-            lines = self.0.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        let first = lines.is_empty();
-        lines.extend_from_slice(bytes);
-        drop(lines);
-        if first {
-            self.0.started.notify_one();
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogLine<'a>;
-
-    fn make_writer(&'a self) -> LogLine<'a> {
-        LogLine(&self.0)
-    }
 }
 
 #[cfg(test)]
