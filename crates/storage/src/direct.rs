@@ -10,11 +10,16 @@
 //! The connection never waits for SQLite's write lock: its busy timeout is zero, so a write that finds the lock
 //! taken (a page's write on the pool, the admin CLI, another process) returns [`Tried::Busy`] at once and the
 //! caller takes the sqlx path, which waits for the lock on sqlx's thread instead of blocking the async runtime.
-//! It does not checkpoint the write-ahead log either (a checkpoint syncs files): [`Direct::checkpoint_due`] tells
-//! the store's checkpoint task when to do it on the pool.
+//!
+//! Nor does it checkpoint the write-ahead log (a checkpoint syncs files): [`Direct::checkpoint`], every 100 ms
+//! after writes here, copies the log into the database on a blocking thread with a connection of its own, while
+//! direct writes wait at the gate (asynchronously). It must be done so: a steady stream of writes never lets a
+//! checkpoint that runs beside them catch up, so the log is never started over (it grew by 1 GB in 8 s of
+//! refreshes); and writes that found the checkpoint's lock taken would each go the slow way and sleep in the
+//! busy handler (refresh throughput fell to a third).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
@@ -38,9 +43,17 @@ pub(crate) enum Outcome<T> {
 pub(crate) struct Direct {
     /// `None` once the store is closed.
     connection: Mutex<Option<Connection>>,
-    /// Set by every commit here, cleared by the checkpoint task.
+    /// The checkpoints' connection (busy timeout [`CHECKPOINT_WAIT`]); `None` once the store is closed.
+    checkpointer: Mutex<Option<Connection>>,
+    /// Shared by direct writes, taken alone by a checkpoint.
+    gate: tokio::sync::RwLock<()>,
+    /// Set by every commit here, cleared by a checkpoint.
     written: AtomicBool,
 }
+
+/// The longest a checkpoint waits for a reader or a writer of another connection; what it could not copy then
+/// it copies next time.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for Direct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,17 +70,29 @@ impl Direct {
         connection.pragma_update(None, "foreign_keys", true)?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // what a burst of writes grew the log to is given back after the next checkpoint, down to this
+        connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         connection.set_prepared_statement_cache_capacity(32);
-        Ok(Direct { connection: Mutex::new(Some(connection)), written: AtomicBool::new(false) })
+        let checkpointer = Connection::open_with_flags(path, flags)?;
+        checkpointer.busy_timeout(CHECKPOINT_WAIT)?;
+        checkpointer.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(Direct {
+            connection: Mutex::new(Some(connection)),
+            checkpointer: Mutex::new(Some(checkpointer)),
+            gate: tokio::sync::RwLock::new(()),
+            written: AtomicBool::new(false),
+        })
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the calling thread: committed when it answers
     /// `Commit`, rolled back when it declines or fails. `Busy` when the write lock is held elsewhere (before
     /// anything was written) or the connection is closed.
-    pub(crate) fn write<T, E: From<rusqlite::Error>>(
+    pub(crate) async fn write<T, E: From<rusqlite::Error>>(
         &self,
         body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Outcome<T>, E>,
     ) -> Result<Tried<Outcome<T>>, E> {
+        // shared: only a checkpoint waits here, and nothing awaits while holding it
+        let _open = self.gate.read().await;
         // A panic inside leaves no transaction open (the transaction rolls back as it unwinds), so a poisoned
         // lock still guards a sound connection.
         let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
@@ -91,14 +116,35 @@ impl Direct {
         }
     }
 
-    /// Closes the connection (after any write in progress); later writes answer `Busy`.
+    /// Closes the connections (after any write in progress); later writes answer `Busy`.
     pub(crate) fn close(&self) {
         self.connection.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.checkpointer.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
-    /// Whether commits happened since the last call: the write-ahead log has frames to checkpoint.
-    pub(crate) fn checkpoint_due(&self) -> bool {
-        self.written.swap(false, Ordering::Relaxed)
+    /// If anything was written here since the last one: a `RESTART` checkpoint, direct writes waiting at the
+    /// gate meanwhile, so the next write starts the log over.
+    pub(crate) async fn checkpoint(self: &Arc<Self>) {
+        if !self.written.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let _closed = self.gate.write().await;
+        let this = Arc::clone(self);
+        let done = tokio::task::spawn_blocking(move || {
+            let checkpointer = this.checkpointer.lock().unwrap_or_else(PoisonError::into_inner);
+            match checkpointer.as_ref() {
+                Some(connection) => connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())),
+                None => Ok(()),
+            }
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            // a reader or another process's writer kept it from finishing: the rest next time
+            Ok(Err(error)) if busy(&error) => self.written.store(true, Ordering::Relaxed),
+            Ok(Err(error)) => tracing::warn!(%error, "checkpointing the write-ahead log failed"),
+            Err(error) => tracing::warn!(%error, "the checkpoint task failed"),
+        }
     }
 }
 

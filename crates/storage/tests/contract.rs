@@ -107,6 +107,46 @@ async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
     assert!(matches!(closed, Err(RefreshError::Storage(_))), "{closed:?}");
 }
 
+/// SQLite: under a steady stream of rotations the write-ahead log is still started over (every rotation adds at
+/// least 8 pages to it: without restarts it would hold them all; a checkpoint beside the writes never catches up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_started_over_under_steady_writes() {
+    let db = sqlite().await;
+    let (user, app) = fixture(&db.store).await;
+    let mut chains = Vec::new();
+    for chain in 0..2u8 {
+        let first = [b'c', chain];
+        db.store.insert_code(&code(&first, app, user, 100)).await.unwrap();
+        db.store.exchange_code(&first, app, "https://a/cb", None, 100, &refresh(&first, 10_000)).await.unwrap();
+        let store = db.store.clone();
+        chains.push(tokio::spawn(async move {
+            let (mut token, mut rotations) = (first.to_vec(), 0u32);
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(800);
+            while std::time::Instant::now() < until {
+                let next = [token.as_slice(), b"+"].concat();
+                store
+                    .rotate_refresh(&token, app, 200, b"nonce", &refresh(&next, 10_000), &rotation_audit)
+                    .await
+                    .unwrap();
+                (token, rotations) = (next, rotations + 1);
+                tokio::task::yield_now().await;
+            }
+            rotations
+        }));
+    }
+    let mut rotations = 0;
+    for chain in chains {
+        rotations += chain.await.unwrap();
+    }
+    let path = db.url.strip_prefix("sqlite://").unwrap();
+    let frames: i64 = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+        .unwrap();
+    assert!(rotations > 50, "{rotations} rotations");
+    assert!(frames < 4 * i64::from(rotations), "{frames} pages in the log after {rotations} rotations");
+}
+
 /// An account, a member and an app; returns (user_id, app_id).
 async fn fixture(store: &Store) -> (i64, i64) {
     let account = store.create_account("Acme", "acme", 1).await.unwrap();

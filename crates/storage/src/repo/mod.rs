@@ -139,7 +139,7 @@ impl Store {
         let (direct, tasks) = match file {
             Some(path) => {
                 let direct = std::sync::Arc::new(Direct::open(&path).map_err(StorageError::Direct)?);
-                let task = checkpoints(pool.clone(), std::sync::Arc::downgrade(&direct));
+                let task = checkpoints(std::sync::Arc::downgrade(&direct));
                 (Some(direct), vec![std::sync::Arc::new(task)])
             }
             None => (None, Vec::new()),
@@ -760,17 +760,19 @@ impl Store {
         // The usual case on SQLite: on the calling thread (see `crate::direct` for why it does not queue for the
         // writers' turn). A refusal, which needs telling why, and a write lock held elsewhere go the way below.
         if let Some(direct) = &self.direct {
-            let tried = direct.write(|tx| -> Result<_, StorageError> {
-                let values: [&dyn rusqlite::ToSql; 4] = [&refresh_digest, &now, &app_id, &nonce];
-                let mut bump = tx.prepare_cached(ROTATE)?;
-                let mut rows = bump.query(&numbered(&values)[..])?;
-                let Some(row) = rows.next()? else { return Ok(Outcome::Decline) };
-                let grant = grant_from(row)?;
-                drop(rows);
-                insert_refresh_direct(tx, grant.id, grant.generation, now, next)?;
-                insert_audit_direct(tx, &audit(&grant))?;
-                Ok(Outcome::Commit(grant))
-            })?;
+            let tried = direct
+                .write(|tx| -> Result<_, StorageError> {
+                    let values: [&dyn rusqlite::ToSql; 4] = [&refresh_digest, &now, &app_id, &nonce];
+                    let mut bump = tx.prepare_cached(ROTATE)?;
+                    let mut rows = bump.query(&numbered(&values)[..])?;
+                    let Some(row) = rows.next()? else { return Ok(Outcome::Decline) };
+                    let grant = grant_from(row)?;
+                    drop(rows);
+                    insert_refresh_direct(tx, grant.id, grant.generation, now, next)?;
+                    insert_audit_direct(tx, &audit(&grant))?;
+                    Ok(Outcome::Commit(grant))
+                })
+                .await?;
             if let Tried::Done(Outcome::Commit(grant)) = tried {
                 self.forget(Change::Grant(grant.id));
                 return Ok(grant);
@@ -1096,23 +1098,17 @@ impl_for_tx! {
     }
 }
 
-/// How often the direct connection's commits are checkpointed (see `crate::direct`): the write-ahead log holds
-/// at most about this long's worth of writes.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often what the direct connection wrote is checkpointed (see `crate::direct`): the write-ahead log holds
+/// about this long's worth of writes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// Checkpoints what the direct connection wrote, on the pool's thread (a checkpoint syncs files; the direct
-/// connection writes on the async runtime's threads and must not). Passive: it never waits for readers or
-/// writers, and what it cannot copy now it copies next time. Ends with the last clone of the store.
-fn checkpoints(pool: sqlx::SqlitePool, direct: std::sync::Weak<Direct>) -> Background {
+/// Checkpoints what the direct connection writes ([`Direct::checkpoint`]); ends with the last clone of the store.
+fn checkpoints(direct: std::sync::Weak<Direct>) -> Background {
     Background(tokio::spawn(async move {
         loop {
             tokio::time::sleep(CHECKPOINT_EVERY).await;
             let Some(direct) = direct.upgrade() else { return };
-            if direct.checkpoint_due()
-                && let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await
-            {
-                tracing::warn!(%error, "checkpointing the write-ahead log failed; trying again later");
-            }
+            direct.checkpoint().await;
         }
     }))
 }
