@@ -54,6 +54,8 @@ pub(crate) trait Backend {
         tx: &mut Transaction<'static, Self::Db>,
         change: Change,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// A refresh rotation as one statement, where the dialect has one (`repo::ROTATE_IN_ONE`).
+    fn rotation_in_one(&self) -> Option<&'static str>;
 }
 
 impl Backend for SqlitePool {
@@ -66,6 +68,10 @@ impl Backend for SqlitePool {
     }
     async fn announce(&self, _: &mut Transaction<'static, Sqlite>, _: Change) -> Result<(), sqlx::Error> {
         Ok(())
+    }
+    // no data-modifying WITH in SQLite
+    fn rotation_in_one(&self) -> Option<&'static str> {
+        None
     }
 }
 
@@ -84,6 +90,9 @@ impl Backend for PgPool {
         let payload = change.payload();
         sqlx::query("SELECT pg_notify($1, $2)").bind(crate::cache::CHANNEL).bind(payload).execute(&mut **tx).await?;
         Ok(())
+    }
+    fn rotation_in_one(&self) -> Option<&'static str> {
+        Some(crate::repo::ROTATE_IN_ONE.as_str())
     }
 }
 

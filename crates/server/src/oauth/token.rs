@@ -237,7 +237,6 @@ async fn tokens(
         tracing::error!(%error, "access token signing failed");
         OAuthResponseError::server_error()
     })?;
-    tracing::info!(client_id, grant = grant.id, generation = grant.generation, "tokens issued");
     Ok(TokenResponse {
         token_type: "bearer".into(),
         expires_in: (issued_at + state.settings.access_token_ttl - now).max(0) as u64,

@@ -394,7 +394,7 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
     assert_eq!(exchange["route"], "/oauth2/token", "{exchange}");
     assert_eq!(exchange["method"], "POST", "{exchange}");
     assert_eq!(exchange["status"], 200, "{exchange}");
-    // the handler's own lines (tokens issued, the audit entry) carry the same id
+    // the handler's own lines (the audit entry) carry the same id
     let same: Vec<&Value> = lines.iter().filter(|line| line["span"]["request_id"] == "json-log-test-1").collect();
     assert!(same.iter().any(|line| line["target"] == "audit"), "{same:?}");
     assert!(access_lines.iter().any(|line| line["route"] == "/oauth2/resource" && line["status"] == 200));

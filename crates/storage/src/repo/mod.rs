@@ -781,13 +781,19 @@ impl Store {
         on_db!(self, pool, {
             let _writing = self.write_turn().await;
             let mut tx = pool.begin().await?;
-            let bumped = sqlx::query(ROTATE)
-                .bind(refresh_digest)
-                .bind(now)
-                .bind(app_id)
-                .bind(nonce)
-                .fetch_optional(&mut *tx)
-                .await?;
+            // PostgreSQL: the rotation, the new token and the announcement in one round trip
+            let in_one = pool.rotation_in_one();
+            let query = match in_one {
+                Some(sql) => sqlx::query(sql)
+                    .bind(refresh_digest)
+                    .bind(now)
+                    .bind(app_id)
+                    .bind(nonce)
+                    .bind(&next.digest)
+                    .bind(next.expires_at),
+                None => sqlx::query(ROTATE).bind(refresh_digest).bind(now).bind(app_id).bind(nonce),
+            };
+            let bumped = query.fetch_optional(&mut *tx).await?;
             let Some(row) = bumped else {
                 let why = sqlx::query(
                     "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
@@ -821,9 +827,11 @@ impl Store {
                 });
             };
             let grant = grant_from(&row)?;
-            tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+            if in_one.is_none() {
+                tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+                pool.announce(&mut tx, Change::Grant(grant.id)).await?;
+            }
             tx.insert_audit(&audit(&grant)).await?;
-            pool.announce(&mut tx, Change::Grant(grant.id)).await?;
             tx.commit().await?;
             self.forget(Change::Grant(grant.id));
             Ok(grant)
@@ -1047,6 +1055,19 @@ const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_no
      AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
      AND app_id = $3 AND revoked_at IS NULL \
      RETURNING id, app_id, user_id, scopes, generation";
+
+/// `ROTATE`, then (`$5`, `$6`) the new refresh token's digest and expiry stored and the grant's change announced
+/// to the other nodes (`cache::CHANNEL`, delivered at commit), as one PostgreSQL statement.
+pub(crate) static ROTATE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH bumped AS ({ROTATE}), \
+         stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
+         SELECT $5, id, generation, $2, $6 FROM bumped), \
+         told AS (SELECT pg_notify('{channel}', id::text) FROM bumped) \
+         SELECT b.id, b.app_id, b.user_id, b.scopes, b.generation FROM bumped b, told",
+        channel = crate::cache::CHANNEL
+    )
+});
 
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5)";
