@@ -10,6 +10,7 @@ pub mod demo;
 pub mod jwt;
 pub mod limits;
 pub mod logging;
+mod memory;
 mod oauth;
 pub mod observe;
 mod pages;

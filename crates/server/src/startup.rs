@@ -199,7 +199,7 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
     Ok(Running { addr, base_url: format!("http://{addr}"), state, handle })
 }
 
-/// Every minute: picks up keys rotated elsewhere; every ten minutes: deletes expired sessions, codes, refresh
+/// Every minute: picks up keys rotated elsewhere, gives freed memory back; every ten minutes: deletes expired sessions, codes, refresh
 /// tokens, dead grants, and keys retired longer ago than the access-token lifetime.
 fn spawn_purger(state: Shared) {
     tokio::spawn(async move {
@@ -214,6 +214,7 @@ fn spawn_purger(state: Shared) {
             state.reload_keys_if_older_than(30).await;
             state.limits.prune(state.now());
             state.metrics.upkeep();
+            crate::memory::give_back();
         }
     });
 }
@@ -266,6 +267,7 @@ pub async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Star
         }
     }
     spawn_purger(state.clone());
+    crate::memory::give_back();
     tracing::info!(%addr, %public_url, "wsoauth listening");
     if let Some(acceptor) = tls {
         println!("wsoauth listening on https://{addr} (public URL {public_url})");
