@@ -122,7 +122,7 @@ async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, B
     if grant.revoked
         || grant.grant.generation != claims.generation
         || grant.client_id != claims.client_id
-        || grant.grant.user_id.to_string() != claims.sub
+        || claims.sub.parse::<i64>() != Ok(grant.grant.user_id)
     {
         return Err(BearerError::Revoked);
     }
