@@ -201,8 +201,8 @@ pub async fn spawn(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
     Ok(Running { addr, base_url: format!("http://{addr}"), state, handle })
 }
 
-/// Every minute: picks up keys rotated elsewhere, gives freed memory back; every ten minutes: deletes expired sessions, codes, refresh
-/// tokens, dead grants, and keys retired longer ago than the access-token lifetime.
+/// Every minute: picks up keys rotated elsewhere, gives freed memory back; every ten minutes: deletes expired
+/// sessions, codes, refresh tokens, dead grants, and keys retired longer ago than the access-token lifetime.
 fn spawn_purger(state: Shared) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -8,7 +8,7 @@
 //! text as the sqlx path, a few tens of microseconds in all.
 //!
 //! The connection never waits for SQLite's write lock: its busy timeout is zero, so a write that finds the lock
-//! taken (a page's write on the pool, the admin CLI, another process) returns [`Tried::Busy`] at once and the
+//! taken (a page's write on the pool, the admin CLI, another process) answers `None` at once and the
 //! caller takes the sqlx path, which waits for the lock on sqlx's thread instead of blocking the async runtime.
 //!
 //! Nor does it checkpoint the write-ahead log (a checkpoint syncs files): [`Direct::checkpoint`], every 100 ms
@@ -23,21 +23,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
-
-/// The result of a direct write.
-pub(crate) enum Tried<T> {
-    /// Committed (or rolled back, as the write decided): its value.
-    Done(T),
-    /// The write lock was held elsewhere: nothing was done, the caller writes the usual way.
-    Busy,
-}
-
-/// What a direct write's body decides.
-pub(crate) enum Outcome<T> {
-    Commit(T),
-    /// Nothing to keep: roll back and let the caller take the usual path (which tells why).
-    Decline,
-}
 
 /// The direct connection.
 pub(crate) struct Direct {
@@ -84,39 +69,36 @@ impl Direct {
         })
     }
 
-    /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the calling thread: committed when it answers
-    /// `Commit`, rolled back when it declines or fails. `Busy` when the write lock is held elsewhere (before
-    /// anything was written) or the connection is closed.
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the calling thread: committed when it answers a value,
+    /// rolled back when it answers `None` (nothing to keep: the caller's usual path tells why) or fails. `None`
+    /// when nothing was committed: declined, the write lock held elsewhere (before anything was written) or the
+    /// connection closed; the caller then writes the usual way.
     pub(crate) async fn write<T, E: From<rusqlite::Error>>(
         &self,
-        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Outcome<T>, E>,
-    ) -> Result<Tried<Outcome<T>>, E> {
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Option<T>, E>,
+    ) -> Result<Option<T>, E> {
         // shared: only a checkpoint waits here, and nothing awaits while holding it
         let _open = self.gate.read().await;
         // A panic inside leaves no transaction open (the transaction rolls back as it unwinds), so a poisoned
         // lock still guards a sound connection.
         let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
         // closed: the pool (closed too) answers
-        let Some(connection) = connection.as_mut() else { return Ok(Tried::Busy) };
+        let Some(connection) = connection.as_mut() else { return Ok(None) };
         let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
-            Err(error) if busy(&error) => return Ok(Tried::Busy),
+            Err(error) if busy(&error) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        match body(&tx)? {
-            Outcome::Commit(value) => {
-                tx.commit()?;
-                self.written.store(true, Ordering::Relaxed);
-                Ok(Tried::Done(Outcome::Commit(value)))
-            }
-            Outcome::Decline => {
-                tx.rollback()?;
-                Ok(Tried::Done(Outcome::Decline))
-            }
-        }
+        let Some(value) = body(&tx)? else {
+            tx.rollback()?;
+            return Ok(None);
+        };
+        tx.commit()?;
+        self.written.store(true, Ordering::Relaxed);
+        Ok(Some(value))
     }
 
-    /// Closes the connections (after any write in progress); later writes answer `Busy`.
+    /// Closes the connections (after any write in progress); later writes answer `None`.
     pub(crate) fn close(&self) {
         self.connection.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.checkpointer.lock().unwrap_or_else(PoisonError::into_inner).take();

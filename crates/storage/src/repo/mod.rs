@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::cache::{Caches, Change, through};
 use crate::db::{Backend, Background, DbRow, Pool, impl_for_tx, on_db};
-use crate::direct::{Direct, Outcome, Tried, numbered};
+use crate::direct::{Direct, numbered};
 use audit::{AuditTx, NewAuditEvent, insert_audit_direct};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
@@ -49,7 +49,7 @@ pub struct Store {
     cache: Option<std::sync::Arc<Caches>>,
     /// SQLite's direct connection for the hottest token-path writes (`crate::direct`); `None` on PostgreSQL and
     /// for an in-memory database (which lives in the pool's one connection).
-    pub(crate) direct: Option<std::sync::Arc<Direct>>,
+    direct: Option<std::sync::Arc<Direct>>,
     /// The tasks of this store (listening for other nodes' grant changes on PostgreSQL, checkpointing the direct
     /// connection's writes on SQLite), stopped with the last clone.
     tasks: Vec<std::sync::Arc<Background>>,
@@ -138,7 +138,7 @@ impl Store {
             .await?;
         let (direct, tasks) = match file {
             Some(path) => {
-                let direct = std::sync::Arc::new(Direct::open(&path).map_err(StorageError::Direct)?);
+                let direct = std::sync::Arc::new(Direct::open(&path)?);
                 let task = checkpoints(std::sync::Arc::downgrade(&direct));
                 (Some(direct), vec![std::sync::Arc::new(task)])
             }
@@ -760,20 +760,20 @@ impl Store {
         // The usual case on SQLite: on the calling thread (see `crate::direct` for why it does not queue for the
         // writers' turn). A refusal, which needs telling why, and a write lock held elsewhere go the way below.
         if let Some(direct) = &self.direct {
-            let tried = direct
+            let committed = direct
                 .write(|tx| -> Result<_, StorageError> {
                     let values: [&dyn rusqlite::ToSql; 4] = [&refresh_digest, &now, &app_id, &nonce];
                     let mut bump = tx.prepare_cached(ROTATE)?;
                     let mut rows = bump.query(&numbered(&values)[..])?;
-                    let Some(row) = rows.next()? else { return Ok(Outcome::Decline) };
+                    let Some(row) = rows.next()? else { return Ok(None) };
                     let grant = grant_from(row)?;
                     drop(rows);
                     insert_refresh_direct(tx, grant.id, grant.generation, now, next)?;
                     insert_audit_direct(tx, &audit(&grant))?;
-                    Ok(Outcome::Commit(grant))
+                    Ok(Some(grant))
                 })
                 .await?;
-            if let Tried::Done(Outcome::Commit(grant)) = tried {
+            if let Some(grant) = committed {
                 self.forget(Change::Grant(grant.id));
                 return Ok(grant);
             }
