@@ -76,14 +76,14 @@ fn s(v: &Value, key: &str) -> String {
 }
 
 /// Runs the `wsoauth` binary against the server's database; returns its standard output.
-fn wsoauth(server: &TestServer, args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"))
+async fn wsoauth(server: &TestServer, args: &[&str]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"));
+    command
         .args(args)
         .env_remove("WSOAUTH_CONFIG")
         .env("WSOAUTH_DATABASE_URL", &server.state().settings.database_url)
-        .env("WSOAUTH_LOG", "off")
-        .output()
-        .unwrap();
+        .env("WSOAUTH_LOG", "off");
+    let output = run_command(command).await;
     assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
@@ -238,13 +238,14 @@ async fn every_event_is_recorded_and_shown_without_secrets() {
                 "--json",
             ],
         )
+        .await
         .trim(),
     )
     .unwrap();
     secrets.push(s(&made, "client_secret"));
     let cli_client = s(&made, "client_id");
-    wsoauth(&server, &["app", "delete", &cli_client]);
-    let rotated_key: Value = serde_json::from_str(wsoauth(&server, &["keys", "rotate"]).trim()).unwrap();
+    wsoauth(&server, &["app", "delete", &cli_client]).await;
+    let rotated_key: Value = serde_json::from_str(wsoauth(&server, &["keys", "rotate"]).await.trim()).unwrap();
 
     // sign out, sign in again and read the log
     let (_, _, home) = browser.get(&server.url("/")).await;

@@ -264,6 +264,14 @@ impl TestServer {
 }
 
 /// A client that follows no redirects and keeps no cookies.
+/// Runs a `wsoauth` command to its end without blocking this test's runtime. The servers a test starts run on
+/// that runtime (one thread under `#[tokio::test]`): blocked there, a server task that had just begun a write
+/// (the purge at start-up, say) would keep SQLite's write lock for as long as the command runs, and the
+/// command's own writes would time out waiting for it.
+pub async fn run_command(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().expect("the command starts")).await.unwrap()
+}
+
 pub fn plain() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
 }

@@ -8,12 +8,12 @@ use crate::common::*;
 #[tokio::test]
 async fn the_demo_seed_fills_an_account_the_api_can_show() {
     let server = TestServer::start().await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"));
+    command
         .args(["demo", "seed"])
         .env_remove("WSOAUTH_CONFIG")
-        .env("WSOAUTH_DATABASE_URL", &server.state().settings.database_url)
-        .output()
-        .unwrap();
+        .env("WSOAUTH_DATABASE_URL", &server.state().settings.database_url);
+    let output = run_command(command).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("3 projects") && stdout.contains("anna.berg@demo.test"), "{stdout}");

@@ -23,13 +23,10 @@ fn kid_of(token: &str) -> String {
     header["kid"].as_str().unwrap().to_owned()
 }
 
-fn wsoauth(database_url: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"))
-        .args(args)
-        .env_remove("WSOAUTH_CONFIG")
-        .env("WSOAUTH_DATABASE_URL", database_url)
-        .output()
-        .unwrap();
+async fn wsoauth(database_url: &str, args: &[&str]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wsoauth"));
+    command.args(args).env_remove("WSOAUTH_CONFIG").env("WSOAUTH_DATABASE_URL", database_url);
+    let output = run_command(command).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
@@ -54,10 +51,10 @@ async fn rotation_keeps_old_tokens_until_they_expire() {
     };
     assert_eq!(api_b(old_access.clone()).await, StatusCode::OK);
 
-    let rotated: Value = serde_json::from_str(wsoauth(&database_url, &["keys", "rotate"]).trim()).unwrap();
+    let rotated: Value = serde_json::from_str(wsoauth(&database_url, &["keys", "rotate"]).await.trim()).unwrap();
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
-    let listed = wsoauth(&database_url, &["keys", "list", "--json"]);
+    let listed = wsoauth(&database_url, &["keys", "list", "--json"]).await;
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(listed.contains(r#""status":"retired""#) && listed.contains(r#""status":"active""#), "{listed}");
 
