@@ -167,6 +167,18 @@ pub struct Rotation {
     pub access_used: bool,
 }
 
+/// An authorization code presented at the token endpoint, with what the request says about it.
+#[derive(Clone, Copy, Debug)]
+pub struct CodeExchange<'a> {
+    /// The digest of the code.
+    pub code_digest: &'a [u8],
+    /// The authenticated client's app.
+    pub app_id: i64,
+    pub redirect_uri: &'a str,
+    pub code_verifier: Option<&'a str>,
+    pub now: i64,
+}
+
 /// A refresh token to store: its digest and when it stops working.
 #[derive(Clone, Debug)]
 pub struct NewRefresh {

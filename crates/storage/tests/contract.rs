@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use wsoauth_storage::{
-    AppFields, ExchangeError, Grant, NewAuditEvent, NewCode, NewRefresh, RefreshError, Role, StorageError, Store,
+    AppFields, CodeExchange, ExchangeError, Grant, NewAuditEvent, NewCode, NewRefresh, RefreshError, Role,
+    StorageError, Store,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -83,25 +84,37 @@ contract!(
     purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives,
 );
 
-/// SQLite: a rotation that finds the write lock held by another connection (the admin CLI, another process)
-/// waits for it rather than failing, then wins; once the store is closed it fails.
+/// SQLite: a rotation or an exchange that finds the write lock held by another connection (the admin CLI, another
+/// process) waits for it rather than failing, then wins; once the store is closed a rotation fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
     let db = sqlite().await;
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    db.store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .await
+        .unwrap();
+    db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
     let other = rusqlite::Connection::open(db.url.strip_prefix("sqlite://").unwrap()).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let store = db.store.clone();
     let rotation = tokio::spawn(async move {
         store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit).await
     });
+    let store = db.store.clone();
+    let exchange = tokio::spawn(async move {
+        let presented = presented(b"d", app, "https://a/cb", None, 100);
+        store.exchange_code(&presented, &refresh(b"x1", 1_000), &issue_audit).await
+    });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!rotation.is_finished(), "the rotation waits while another connection writes");
+    assert!(!exchange.is_finished(), "so does an exchange");
     other.execute_batch("COMMIT").unwrap();
     assert_eq!(rotation.await.unwrap().unwrap().generation, 2);
+    assert_eq!(exchange.await.unwrap().unwrap().generation, 1);
     assert_eq!(rotations_audited(&db.store).await.len(), 1);
+    assert_eq!(audited(&db.store, "token_issued").await.len(), 2);
     db.store.close().await;
     let closed = db.store.rotate_refresh(b"r2", app, 300, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await;
     assert!(matches!(closed, Err(RefreshError::Storage(_))), "{closed:?}");
@@ -117,7 +130,10 @@ async fn sqlite_log_is_started_over_under_steady_writes() {
     for chain in 0..2u8 {
         let first = [b'c', chain];
         db.store.insert_code(&code(&first, app, user, 100)).await.unwrap();
-        db.store.exchange_code(&first, app, "https://a/cb", None, 100, &refresh(&first, 10_000)).await.unwrap();
+        db.store
+            .exchange_code(&presented(&first, app, "https://a/cb", None, 100), &refresh(&first, 10_000), &issue_audit)
+            .await
+            .unwrap();
         let store = db.store.clone();
         chains.push(tokio::spawn(async move {
             let (mut token, mut rotations) = (first.to_vec(), 0u32);
@@ -179,6 +195,29 @@ fn refresh(digest: &[u8], expires_at: i64) -> NewRefresh {
     NewRefresh { digest: digest.to_vec(), expires_at }
 }
 
+/// An exchange of the code `digest` by `app_id`.
+fn presented<'a>(
+    digest: &'a [u8],
+    app_id: i64,
+    redirect_uri: &'a str,
+    verifier: Option<&'a str>,
+    now: i64,
+) -> CodeExchange<'a> {
+    CodeExchange { code_digest: digest, app_id, redirect_uri, code_verifier: verifier, now }
+}
+
+/// The audit entry an exchange stores with it.
+fn issue_audit(grant: &Grant) -> NewAuditEvent {
+    NewAuditEvent {
+        at: 6,
+        event: "token_issued".into(),
+        user_id: Some(grant.user_id),
+        client_id: Some("client-1".into()),
+        detail: format!("grant {}, scopes: {}", grant.id, grant.scopes),
+        ..NewAuditEvent::default()
+    }
+}
+
 /// The audit entry a rotation stores with it.
 fn rotation_audit(grant: &Grant) -> NewAuditEvent {
     NewAuditEvent {
@@ -193,9 +232,14 @@ fn rotation_audit(grant: &Grant) -> NewAuditEvent {
 
 /// The details of the stored rotation entries, oldest first.
 async fn rotations_audited(store: &Store) -> Vec<String> {
+    audited(store, "token_refreshed").await
+}
+
+/// The details of the stored entries of `event`, oldest first.
+async fn audited(store: &Store, event: &str) -> Vec<String> {
     let account = store.accounts().await.unwrap()[0].id;
     let events = store.audit_events(&[account], None, 100).await.unwrap();
-    events.into_iter().rev().filter(|e| e.event == "token_refreshed").map(|e| e.detail).collect()
+    events.into_iter().rev().filter(|e| e.event == event).map(|e| e.detail).collect()
 }
 
 async fn migrations_are_idempotent_and_reopen_keeps_data(db: Db) {
@@ -231,15 +275,28 @@ async fn settings_keep_the_first_value(db: Db) {
 async fn code_exchange_is_single_use_and_replay_revokes(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c1", app, user, 100)).await.unwrap();
-    let grant = db.store.exchange_code(b"c1", app, "https://a/cb", None, 101, &refresh(b"r1", 10_000)).await.unwrap();
+    let grant = db
+        .store
+        .exchange_code(&presented(b"c1", app, "https://a/cb", None, 101), &refresh(b"r1", 10_000), &issue_audit)
+        .await
+        .unwrap();
     assert_eq!((grant.user_id, grant.generation, grant.scopes.as_str()), (user, 1, "users_read"));
-    let replay = db.store.exchange_code(b"c1", app, "https://a/cb", None, 102, &refresh(b"r2", 10_000)).await;
+    let replay = db
+        .store
+        .exchange_code(&presented(b"c1", app, "https://a/cb", None, 102), &refresh(b"r2", 10_000), &issue_audit)
+        .await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     assert!(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
     let rotated = db.store.rotate_refresh(b"r1", app, 103, b"nonce", &refresh(b"r3", 10_000), &rotation_audit).await;
     assert!(matches!(rotated, Err(RefreshError::Revoked)));
-    let unknown = db.store.exchange_code(b"nope", app, "https://a/cb", None, 102, &refresh(b"r4", 10_000)).await;
+    let unknown = db
+        .store
+        .exchange_code(&presented(b"nope", app, "https://a/cb", None, 102), &refresh(b"r4", 10_000), &issue_audit)
+        .await;
     assert!(matches!(unknown, Err(ExchangeError::Unknown)));
+    // the one exchange that made a grant stored its entry with it, with the member's account filled in
+    let entries = audited(&db.store, "token_issued").await;
+    assert_eq!(entries, [format!("grant {}, scopes: users_read", grant.id)]);
 }
 
 async fn code_checks_burn_the_code(db: Db) {
@@ -251,22 +308,36 @@ async fn code_checks_burn_the_code(db: Db) {
     ] {
         db.store.insert_code(&code(digest, app, user, 100)).await.unwrap();
         let presented_by = if want == "client" { app + 1000 } else { app };
-        let result = db.store.exchange_code(digest, presented_by, redirect, None, now, &refresh(digest, 10_000)).await;
+        let result = db
+            .store
+            .exchange_code(
+                &presented(digest, presented_by, redirect, None, now),
+                &refresh(digest, 10_000),
+                &issue_audit,
+            )
+            .await;
         match (want, result) {
             ("expired", Err(ExchangeError::Expired))
             | ("redirect", Err(ExchangeError::RedirectMismatch))
             | ("client", Err(ExchangeError::WrongClient)) => {}
             (want, other) => panic!("{want}: {other:?}"),
         }
-        let again = db.store.exchange_code(digest, app, "https://a/cb", None, 101, &refresh(b"x", 10_000)).await;
+        let again = db
+            .store
+            .exchange_code(&presented(digest, app, "https://a/cb", None, 101), &refresh(b"x", 10_000), &issue_audit)
+            .await;
         assert!(matches!(again, Err(ExchangeError::Replayed)), "{want}");
     }
+    assert!(audited(&db.store, "token_issued").await.is_empty(), "refused exchanges store no entry");
 }
 
 async fn rotation_moves_the_generation_once(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    db.store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .await
+        .unwrap();
     let next =
         db.store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit).await.unwrap();
     assert_eq!(next.generation, 2);
@@ -297,7 +368,10 @@ async fn rotation_moves_the_generation_once(db: Db) {
 async fn concurrent_rotations_have_one_winner(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    db.store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..16u8 {
         let store = db.store.clone();
@@ -320,7 +394,11 @@ async fn concurrent_rotations_have_one_winner(db: Db) {
 async fn deleting_an_app_ends_its_grants(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    let grant = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    let grant = db
+        .store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .await
+        .unwrap();
     assert!(db.store.delete_app(app).await.unwrap());
     assert!(db.store.grant_state(grant.id).await.unwrap().is_none());
     assert!(db.store.app_by_client_id("client-1").await.unwrap().is_none());
@@ -400,25 +478,43 @@ async fn purge_removes_only_what_is_dead(db: Db) {
     db.store.create_session(b"old", person.id, 0, 50).await.unwrap();
     db.store.create_session(b"new", person.id, 0, 5_000).await.unwrap();
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    let live = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 10_000)).await.unwrap();
+    let live = db
+        .store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 10_000), &issue_audit)
+        .await
+        .unwrap();
     db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
-    let dead = db.store.exchange_code(b"d", app, "https://a/cb", None, 100, &refresh(b"r2", 1_000)).await.unwrap();
+    let dead = db
+        .store
+        .exchange_code(&presented(b"d", app, "https://a/cb", None, 100), &refresh(b"r2", 1_000), &issue_audit)
+        .await
+        .unwrap();
     db.store.purge_expired(2_000).await.unwrap();
     assert!(db.store.session_person(b"new", 1_000, 1_000_000).await.unwrap().is_some());
     assert!(db.store.grant_state(live.id).await.unwrap().is_some());
     assert!(db.store.grant_state(dead.id).await.unwrap().is_none());
     // a used code is kept a day after it expired, so a replay is still recognised
-    let replay = db.store.exchange_code(b"c", app, "https://a/cb", None, 2_000, &refresh(b"r5", 10_000)).await;
+    let replay = db
+        .store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 2_000), &refresh(b"r5", 10_000), &issue_audit)
+        .await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     db.store.purge_expired(700 + 86_400).await.unwrap();
-    let gone = db.store.exchange_code(b"c", app, "https://a/cb", None, 90_000, &refresh(b"r6", 100_000)).await;
+    let gone = db
+        .store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 90_000), &refresh(b"r6", 100_000), &issue_audit)
+        .await;
     assert!(matches!(gone, Err(ExchangeError::Unknown)));
 }
 
 async fn purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
-    let grant = db.store.exchange_code(b"c", app, "https://a/cb", None, 100, &refresh(b"r1", 1_000)).await.unwrap();
+    let grant = db
+        .store
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .await
+        .unwrap();
     db.store.rotate_refresh(b"r1", app, 500, b"nonce", &refresh(b"r2", 5_000), &rotation_audit).await.unwrap();
     // r1 expired, r2 lives: the grant stays, r1 goes
     assert_eq!(db.store.purge_expired(2_000).await.unwrap(), 1);
@@ -441,16 +537,36 @@ async fn pkce_is_checked_when_the_code_is_spent(db: Db) {
     db.store.insert_code(&challenged(b"p1")).await.unwrap();
     let wrong = db
         .store
-        .exchange_code(b"p1", app, "https://a/cb", Some("x".repeat(43).as_str()), 101, &refresh(b"r1", 9_000))
+        .exchange_code(
+            &presented(b"p1", app, "https://a/cb", Some("x".repeat(43).as_str()), 101),
+            &refresh(b"r1", 9_000),
+            &issue_audit,
+        )
         .await;
     assert!(matches!(wrong, Err(ExchangeError::VerifierMismatch)));
     db.store.insert_code(&challenged(b"p2")).await.unwrap();
-    let missing = db.store.exchange_code(b"p2", app, "https://a/cb", None, 101, &refresh(b"r2", 9_000)).await;
+    let missing = db
+        .store
+        .exchange_code(&presented(b"p2", app, "https://a/cb", None, 101), &refresh(b"r2", 9_000), &issue_audit)
+        .await;
     assert!(matches!(missing, Err(ExchangeError::VerifierMismatch)));
     db.store.insert_code(&challenged(b"p3")).await.unwrap();
-    db.store.exchange_code(b"p3", app, "https://a/cb", Some(verifier), 101, &refresh(b"r3", 9_000)).await.unwrap();
+    db.store
+        .exchange_code(
+            &presented(b"p3", app, "https://a/cb", Some(verifier), 101),
+            &refresh(b"r3", 9_000),
+            &issue_audit,
+        )
+        .await
+        .unwrap();
     db.store.insert_code(&code(b"p4", app, user, 100)).await.unwrap();
-    let downgrade =
-        db.store.exchange_code(b"p4", app, "https://a/cb", Some(verifier), 101, &refresh(b"r4", 9_000)).await;
+    let downgrade = db
+        .store
+        .exchange_code(
+            &presented(b"p4", app, "https://a/cb", Some(verifier), 101),
+            &refresh(b"r4", 9_000),
+            &issue_audit,
+        )
+        .await;
     assert!(matches!(downgrade, Err(ExchangeError::UnexpectedVerifier)));
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use wsoauth_storage::{ExchangeError, Grant, NewRefresh, RefreshError, Rotation};
+use wsoauth_storage::{CodeExchange, ExchangeError, Grant, NewRefresh, RefreshError, Rotation};
 use wsoauth_types::{OAuthError, TokenResponse};
 
 use super::OAuthResponseError;
@@ -74,7 +74,14 @@ async fn issue(
             expires_at: now + state.settings.refresh_token_ttl,
         };
         let digest = state.digest(purpose::CODE, code);
-        let exchanged = state.store.exchange_code(&digest, app.id, redirect_uri, verifier, now, &next).await;
+        let exchange =
+            CodeExchange { code_digest: &digest, app_id: app.id, redirect_uri, code_verifier: verifier, now };
+        let entry = |grant: &Grant| {
+            let detail = format!("grant {}, scopes: {}", grant.id, grant.scopes);
+            Entry::new().user(grant.user_id).client(&app.client_id).detail(detail)
+        };
+        let audited = |grant: &Grant| audit::row(state, Event::TokenIssued, &entry(grant));
+        let exchanged = state.store.exchange_code(&exchange, &next, &audited).await;
         if let Err(ExchangeError::Replayed) = &exchanged {
             observe::code_replayed();
             audit::code_replayed(state, &app.client_id, &digest).await;
@@ -100,15 +107,10 @@ async fn issue(
                 ExchangeError::Storage(error) => error.into(),
             }
         })?;
+        // the audit entry is stored with the grant
+        audit::log(Event::TokenIssued, &entry(&grant));
         let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
         observe::token_issued("authorization_code");
-        let detail = format!("grant {}, scopes: {}", grant.id, grant.scopes);
-        audit::record(
-            state,
-            Event::TokenIssued,
-            Entry::new().user(grant.user_id).client(&app.client_id).detail(detail),
-        )
-        .await;
         return Ok(issued);
     }
     let presented = params

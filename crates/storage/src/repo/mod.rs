@@ -657,29 +657,48 @@ impl Store {
         })
     }
 
-    /// Consumes an authorization code and starts its grant with a first refresh token, in one transaction whose
-    /// first statement is the conditional write that decides the single winner. A code presented again revokes
-    /// the grant it started (RFC 6749 §4.1.2).
+    /// Consumes an authorization code and starts its grant with a first refresh token and the audit entry that
+    /// `audit` makes of it, in one transaction whose first statement is the conditional write that decides the
+    /// single winner. A code presented again revokes the grant it started (RFC 6749 §4.1.2).
     pub async fn exchange_code(
         &self,
-        code_digest: &[u8],
-        app_id: i64,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-        now: i64,
+        exchange: &CodeExchange<'_>,
         refresh: &NewRefresh,
+        audit: &(dyn Fn(&Grant) -> NewAuditEvent + Sync),
     ) -> Result<Grant, ExchangeError> {
+        let CodeExchange { code_digest, app_id, now, .. } = *exchange;
+        // The usual case on SQLite: on the calling thread, like a refresh (see `crate::direct`). An unknown, spent
+        // or refused code, which needs telling why (and burning or revoking), goes the way below.
+        if let Some(direct) = &self.direct {
+            let committed = direct
+                .write(|tx| -> Result<_, StorageError> {
+                    let values: [&dyn rusqlite::ToSql; 2] = [&now, &code_digest];
+                    let mut consume = tx.prepare_cached(CONSUME_CODE)?;
+                    let mut rows = consume.query(&numbered(&values)[..])?;
+                    let Some(row) = rows.next()? else { return Ok(None) };
+                    let code = SpentCode::from_row(row)?;
+                    drop(rows);
+                    if code.refusal(exchange).is_some() {
+                        return Ok(None);
+                    }
+                    let values: [&dyn rusqlite::ToSql; 5] = [&app_id, &code.user_id, &code.scopes, &code_digest, &now];
+                    let grant_id: i64 =
+                        tx.prepare_cached(INSERT_GRANT)?.query_row(&numbered(&values)[..], |row| row.get(0))?;
+                    let grant =
+                        Grant { id: grant_id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 };
+                    insert_refresh_direct(tx, grant_id, 1, now, refresh)?;
+                    insert_audit_direct(tx, &audit(&grant))?;
+                    Ok(Some(grant))
+                })
+                .await?;
+            if let Some(grant) = committed {
+                return Ok(grant);
+            }
+        }
         on_db!(self, pool, {
             let _writing = self.write_turn().await;
             let mut tx = pool.begin().await?;
-            let consumed = sqlx::query(
-                "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL \
-                 RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge",
-            )
-            .bind(now)
-            .bind(code_digest)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let consumed = sqlx::query(CONSUME_CODE).bind(now).bind(code_digest).fetch_optional(&mut *tx).await?;
             let Some(row) = consumed else {
                 let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes WHERE digest = $1")
                     .bind(code_digest)
@@ -698,47 +717,25 @@ impl Store {
                 self.forget(Change::All);
                 return Err(ExchangeError::Replayed);
             };
-            let code_app: i64 = row.col("app_id")?;
-            let user_id: i64 = row.col("user_id")?;
-            let code_redirect: String = row.col("redirect_uri")?;
-            let scopes: String = row.col("scopes")?;
-            let expires_at: i64 = row.col("expires_at")?;
-            let challenge: Option<String> = row.col("code_challenge")?;
+            let code = SpentCode::from_row(&row)?;
             // The code is spent whatever happens next: a wrong client or a late presentation burns it.
-            let refusal = if code_app != app_id {
-                Some(ExchangeError::WrongClient)
-            } else if expires_at <= now {
-                Some(ExchangeError::Expired)
-            } else if code_redirect != redirect_uri {
-                Some(ExchangeError::RedirectMismatch)
-            } else {
-                // PKCE (RFC 7636 §4.6), and its downgrade protection (RFC 9700 §2.1.1): a verifier for a code issued
-                // without a challenge is refused too.
-                match (challenge.as_deref(), code_verifier) {
-                    (Some(challenge), Some(verifier)) if wsoauth_domain::pkce::verify(challenge, verifier) => None,
-                    (Some(_), _) => Some(ExchangeError::VerifierMismatch),
-                    (None, Some(_)) => Some(ExchangeError::UnexpectedVerifier),
-                    (None, None) => None,
-                }
-            };
-            if let Some(refusal) = refusal {
+            if let Some(refusal) = code.refusal(exchange) {
                 tx.commit().await?;
                 return Err(refusal);
             }
-            let grant_id: i64 = sqlx::query_scalar(
-                "INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
-                 VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
-            )
-            .bind(app_id)
-            .bind(user_id)
-            .bind(&scopes)
-            .bind(code_digest)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            let grant_id: i64 = sqlx::query_scalar(INSERT_GRANT)
+                .bind(app_id)
+                .bind(code.user_id)
+                .bind(&code.scopes)
+                .bind(code_digest)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let grant = Grant { id: grant_id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 };
             tx.insert_refresh(grant_id, 1, now, refresh).await?;
+            tx.insert_audit(&audit(&grant)).await?;
             tx.commit().await?;
-            Ok(Grant { id: grant_id, app_id, user_id, scopes, generation: 1 })
+            Ok(grant)
         })
     }
 
@@ -1049,6 +1046,57 @@ impl Store {
 
 /// Moves the grant of a live refresh token ($1) of app $3 at time $2 to its next generation, drawing the
 /// rotation's nonce $4: the conditional write that decides the one winner of concurrent rotations.
+/// Spends an authorization code (`$2`) at `$1`: the conditional write that only one exchange wins.
+const CONSUME_CODE: &str = "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL \
+     RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge";
+
+/// Starts the grant of an exchanged code: app, user, scopes, code digest, time; answers its id.
+const INSERT_GRANT: &str = "INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
+     VALUES ($1, $2, $3, $4, 1, $5) RETURNING id";
+
+/// An authorization code as spent by `CONSUME_CODE`.
+struct SpentCode {
+    app_id: i64,
+    user_id: i64,
+    redirect_uri: String,
+    scopes: String,
+    expires_at: i64,
+    challenge: Option<String>,
+}
+
+impl SpentCode {
+    fn from_row(row: &impl DbRow) -> Result<SpentCode, sqlx::Error> {
+        Ok(SpentCode {
+            app_id: row.col("app_id")?,
+            user_id: row.col("user_id")?,
+            redirect_uri: row.col("redirect_uri")?,
+            scopes: row.col("scopes")?,
+            expires_at: row.col("expires_at")?,
+            challenge: row.col("code_challenge")?,
+        })
+    }
+
+    /// Why the code does not give the exchange a grant, if it does not.
+    fn refusal(&self, exchange: &CodeExchange<'_>) -> Option<ExchangeError> {
+        if self.app_id != exchange.app_id {
+            Some(ExchangeError::WrongClient)
+        } else if self.expires_at <= exchange.now {
+            Some(ExchangeError::Expired)
+        } else if self.redirect_uri != exchange.redirect_uri {
+            Some(ExchangeError::RedirectMismatch)
+        } else {
+            // PKCE (RFC 7636 §4.6), and its downgrade protection (RFC 9700 §2.1.1): a verifier for a code issued
+            // without a challenge is refused too.
+            match (self.challenge.as_deref(), exchange.code_verifier) {
+                (Some(challenge), Some(verifier)) if wsoauth_domain::pkce::verify(challenge, verifier) => None,
+                (Some(_), _) => Some(ExchangeError::VerifierMismatch),
+                (None, Some(_)) => Some(ExchangeError::UnexpectedVerifier),
+                (None, None) => None,
+            }
+        }
+    }
+}
+
 const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_nonce = $4, rotated_at = $2, \
      access_used = 0 \
      WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
