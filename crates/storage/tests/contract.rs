@@ -75,6 +75,7 @@ contract!(
     code_checks_burn_the_code,
     rotation_moves_the_generation_once,
     concurrent_rotations_have_one_winner,
+    concurrent_exchanges_of_one_code_have_one_winner,
     deleting_an_app_ends_its_grants,
     sessions_expire_and_end,
     only_the_first_signing_key_is_stored,
@@ -389,6 +390,31 @@ async fn concurrent_rotations_have_one_winner(db: Db) {
     }
     assert_eq!(wins, 1);
     assert_eq!(rotations_audited(&db.store).await.len(), 1);
+}
+
+async fn concurrent_exchanges_of_one_code_have_one_winner(db: Db) {
+    let (user, app) = fixture(&db.store).await;
+    db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let presented = presented(b"c", app, "https://a/cb", None, 101);
+            store.exchange_code(&presented, &refresh(&[b'r', i], 2_000), &issue_audit).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(grant) => winners.push(grant),
+            Err(ExchangeError::Replayed) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(audited(&db.store, "token_issued").await.len(), 1);
+    // the losers presented a spent code: a replay, which revokes the winner's grant
+    assert!(db.store.grant_state(winners[0].id).await.unwrap().unwrap().revoked);
 }
 
 async fn deleting_an_app_ends_its_grants(db: Db) {

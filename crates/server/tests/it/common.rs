@@ -263,7 +263,6 @@ impl TestServer {
     }
 }
 
-/// A client that follows no redirects and keeps no cookies.
 /// Runs a `wsoauth` command to its end without blocking this test's runtime. The servers a test starts run on
 /// that runtime (one thread under `#[tokio::test]`): blocked there, a server task that had just begun a write
 /// (the purge at start-up, say) would keep SQLite's write lock for as long as the command runs, and the
@@ -272,6 +271,7 @@ pub async fn run_command(mut command: std::process::Command) -> std::process::Ou
     tokio::task::spawn_blocking(move || command.output().expect("the command starts")).await.unwrap()
 }
 
+/// A client that follows no redirects and keeps no cookies.
 pub fn plain() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
 }

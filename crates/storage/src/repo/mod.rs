@@ -1044,8 +1044,6 @@ impl Store {
     }
 }
 
-/// Moves the grant of a live refresh token ($1) of app $3 at time $2 to its next generation, drawing the
-/// rotation's nonce $4: the conditional write that decides the one winner of concurrent rotations.
 /// Spends an authorization code (`$2`) at `$1`: the conditional write that only one exchange wins.
 const CONSUME_CODE: &str = "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL \
      RETURNING app_id, user_id, redirect_uri, scopes, expires_at, code_challenge";
@@ -1097,6 +1095,8 @@ impl SpentCode {
     }
 }
 
+/// Moves the grant of a live refresh token ($1) of app $3 at time $2 to its next generation, drawing the
+/// rotation's nonce $4: the conditional write that decides the one winner of concurrent rotations.
 const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_nonce = $4, rotated_at = $2, \
      access_used = 0 \
      WHERE id = (SELECT grant_id FROM refresh_tokens WHERE digest = $1 AND expires_at > $2) \
