@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, header};
+use wsoauth_domain::RandomSource;
 use wsoauth_storage::GrantState;
 use wsoauth_types::ScopeSet;
 
@@ -90,8 +91,8 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authe
 async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
     let now = state.now();
-    let key = state.verified.key(state, token);
-    let claims = match key.as_deref().and_then(|key| state.verified.get(key, now)) {
+    let key = state.verified.key(token);
+    let claims = match key.as_ref().and_then(|key| state.verified.get(key, now)) {
         Some(claims) => claims,
         None => {
             let mut verified = state.keys().verify(token, &state.public_url, now);
@@ -136,36 +137,50 @@ async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, B
     Ok(Authenticated { grant, scopes })
 }
 
-/// Tokens whose RS256 signature, key id and issuer have been checked, by a keyed digest of the token: using a
+/// Tokens whose RS256 signature, key id and issuer have been checked, by a keyed digest of the whole token: using a
 /// token again costs a hash instead of an RSA verification. Only tokens that verified are kept (so only holders of
 /// real tokens can fill it), expired ones are never answered, and the whole map is dropped when the signing keys
 /// are read again or it reaches its size.
 pub struct VerifiedTokens {
     enabled: bool,
-    entries: RwLock<HashMap<Vec<u8>, Arc<Claims>>>,
+    /// The digest: HMAC-SHA256 under a key of this process's own (the map lives in memory only), on the CPU's SHA
+    /// instructions where it has them, into a fixed-size key. Measured on `me`: 3.5 % of its CPU against 4.2 %
+    /// for the stored digests' keyed BLAKE2b and its allocation.
+    tag_key: aws_lc_rs::hmac::Key,
+    entries: RwLock<HashMap<TokenTag, Arc<Claims>>>,
 }
+
+/// What a verified token is remembered by.
+type TokenTag = [u8; 32];
 
 /// The most tokens remembered.
 const VERIFIED_CAPACITY: usize = 100_000;
 
 impl VerifiedTokens {
-    pub fn new(enabled: bool) -> VerifiedTokens {
-        VerifiedTokens { enabled, entries: RwLock::new(HashMap::new()) }
+    pub fn new(enabled: bool, random: &dyn RandomSource) -> VerifiedTokens {
+        let mut key = [0u8; 32];
+        random.fill(&mut key);
+        let tag_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+        VerifiedTokens { enabled, tag_key, entries: RwLock::new(HashMap::new()) }
     }
 
     /// The key a token is remembered by (`None` when the cache is off): computed once per request.
-    fn key(&self, state: &AppState, token: &str) -> Option<Vec<u8>> {
-        self.enabled.then(|| state.digest(crate::state::purpose::ACCESS, token))
+    fn key(&self, token: &str) -> Option<TokenTag> {
+        if !self.enabled {
+            return None;
+        }
+        let tag = aws_lc_rs::hmac::sign(&self.tag_key, token.as_bytes());
+        tag.as_ref().try_into().ok()
     }
 
     /// The claims of a token verified before and still within its lifetime.
-    fn get(&self, key: &[u8], now: i64) -> Option<Arc<Claims>> {
+    fn get(&self, key: &TokenTag, now: i64) -> Option<Arc<Claims>> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let claims = entries.get(key)?;
         (claims.nbf <= now + crate::jwt::LEEWAY && now < claims.exp).then(|| claims.clone())
     }
 
-    fn put(&self, key: Vec<u8>, claims: Arc<Claims>) {
+    fn put(&self, key: TokenTag, claims: Arc<Claims>) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= VERIFIED_CAPACITY {
             entries.clear();

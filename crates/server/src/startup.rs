@@ -54,7 +54,7 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
     Ok(Arc::new(AppState {
         store,
         limits: crate::limits::Limits::new(&settings),
-        verified: crate::bearer::VerifiedTokens::new(settings.token_cache > 0),
+        verified: crate::bearer::VerifiedTokens::new(settings.token_cache > 0, random.as_ref()),
         secure_cookies: public_url.starts_with("https://"),
         public_url,
         settings,

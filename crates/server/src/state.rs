@@ -42,8 +42,6 @@ pub mod purpose {
     pub const CODE: &str = "authorization-code";
     pub const REFRESH: &str = "refresh-token";
     pub const SESSION: &str = "session";
-    /// Only in memory: the key of a verified access token (`crate::bearer::VerifiedTokens`).
-    pub const ACCESS: &str = "access-token";
 }
 
 impl AppState {
