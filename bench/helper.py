@@ -100,11 +100,11 @@ def authorize_path():
     return "/oauth2/authorize?" + query
 
 
-def code_of(location):
+def code_of(location, step="authorize"):
     query = urllib.parse.urlsplit(location or "").query
     codes = urllib.parse.parse_qs(query).get("code")
     if not codes:
-        sys.exit(f"helper.py: no code in the redirect {location!r}")
+        sys.exit(f"helper.py: {step}: no code in the redirect {location!r}")
     return codes[0]
 
 
@@ -125,7 +125,7 @@ def signed_in(base):
         status, location, page = conn.request("POST", "/oauth2/authorize", form)
     if status != 303:
         sys.exit(f"helper.py: consent failed ({status}): {page[:300]}")
-    code_of(location)
+    code_of(location, "sign-in and consent")
     return conn
 
 
@@ -157,7 +157,7 @@ def mint_codes(base, count):
     first = signed_in(base)
     path = authorize_path()
 
-    def work(worker, state, _i):
+    def work(worker, state, i):
         conn = state.get("conn")
         if conn is None:
             conn = state["conn"] = Conn(base)
@@ -165,7 +165,7 @@ def mint_codes(base, count):
         status, location, page = conn.request("GET", path)
         if status != 303:
             sys.exit(f"helper.py: authorize answered {status}: {page[:300]}")
-        return code_of(location)
+        return code_of(location, f"code {i} (worker {worker})")
 
     return parallel(count, work)
 

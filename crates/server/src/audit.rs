@@ -254,8 +254,21 @@ fn clean(detail: &str) -> String {
     detail.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_DETAIL).collect()
 }
 
-/// The `audit` log line of an event (`record` writes it; so do callers that store the entry themselves).
-pub fn log(event: Event, entry: &Entry) {
+/// The `audit` log line of an entry that a write stored in its own transaction (made by [`row`]).
+pub fn log_row(event: Event, row: &NewAuditEvent) {
+    let entry = Entry {
+        account_id: row.account_id,
+        person_id: row.person_id,
+        user_id: row.user_id,
+        client_id: row.client_id.clone(),
+        ip: row.ip.as_deref().and_then(|ip| ip.parse().ok()),
+        detail: row.detail.clone(),
+    };
+    log(event, &entry);
+}
+
+/// The `audit` log line of an event (`record` writes it).
+fn log(event: Event, entry: &Entry) {
     let ip = entry.ip.map(|ip| ip.to_string());
     tracing::info!(
         target: "audit",
@@ -271,7 +284,7 @@ pub fn log(event: Event, entry: &Entry) {
     );
 }
 
-/// The stored row of an event, for writes that store it in their own transaction (then call [`log`]).
+/// The stored row of an event, for writes that store it in their own transaction (then call [`log_row`]).
 pub fn row(state: &AppState, event: Event, entry: &Entry) -> NewAuditEvent {
     NewAuditEvent {
         at: state.now(),

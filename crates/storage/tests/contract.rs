@@ -5,8 +5,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use wsoauth_storage::{
-    AppFields, CodeExchange, ExchangeError, Grant, NewAuditEvent, NewCode, NewRefresh, RefreshError, Role,
-    StorageError, Store,
+    AppFields, CodeExchange, ExchangeError, NewAuditEvent, NewCode, NewRefresh, RefreshError, Role, StorageError, Store,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -93,7 +92,7 @@ async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit())
         .await
         .unwrap();
     db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
@@ -101,12 +100,12 @@ async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let store = db.store.clone();
     let rotation = tokio::spawn(async move {
-        store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit).await
+        store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit()).await
     });
     let store = db.store.clone();
     let exchange = tokio::spawn(async move {
         let presented = presented(b"d", app, "https://a/cb", None, 100);
-        store.exchange_code(&presented, &refresh(b"x1", 1_000), &issue_audit).await
+        store.exchange_code(&presented, &refresh(b"x1", 1_000), &issue_audit()).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!rotation.is_finished(), "the rotation waits while another connection writes");
@@ -117,7 +116,7 @@ async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
     assert_eq!(rotations_audited(&db.store).await.len(), 1);
     assert_eq!(audited(&db.store, "token_issued").await.len(), 2);
     db.store.close().await;
-    let closed = db.store.rotate_refresh(b"r2", app, 300, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await;
+    let closed = db.store.rotate_refresh(b"r2", app, 300, b"nonce", &refresh(b"r3", 2_000), &rotation_audit()).await;
     assert!(matches!(closed, Err(RefreshError::Storage(_))), "{closed:?}");
 }
 
@@ -132,7 +131,7 @@ async fn sqlite_log_is_started_over_under_steady_writes() {
         let first = [b'c', chain];
         db.store.insert_code(&code(&first, app, user, 100)).await.unwrap();
         db.store
-            .exchange_code(&presented(&first, app, "https://a/cb", None, 100), &refresh(&first, 10_000), &issue_audit)
+            .exchange_code(&presented(&first, app, "https://a/cb", None, 100), &refresh(&first, 10_000), &issue_audit())
             .await
             .unwrap();
         let store = db.store.clone();
@@ -142,7 +141,7 @@ async fn sqlite_log_is_started_over_under_steady_writes() {
             while std::time::Instant::now() < until {
                 let next = [token.as_slice(), b"+"].concat();
                 store
-                    .rotate_refresh(&token, app, 200, b"nonce", &refresh(&next, 10_000), &rotation_audit)
+                    .rotate_refresh(&token, app, 200, b"nonce", &refresh(&next, 10_000), &rotation_audit())
                     .await
                     .unwrap();
                 (token, rotations) = (next, rotations + 1);
@@ -207,28 +206,19 @@ fn presented<'a>(
     CodeExchange { code_digest: digest, app_id, redirect_uri, code_verifier: verifier, now }
 }
 
-/// The audit entry an exchange stores with it.
-fn issue_audit(grant: &Grant) -> NewAuditEvent {
+/// The audit entry an exchange completes with its grant and stores.
+fn issue_audit() -> NewAuditEvent {
     NewAuditEvent {
         at: 6,
         event: "token_issued".into(),
-        user_id: Some(grant.user_id),
         client_id: Some("client-1".into()),
-        detail: format!("grant {}, scopes: {}", grant.id, grant.scopes),
         ..NewAuditEvent::default()
     }
 }
 
-/// The audit entry a rotation stores with it.
-fn rotation_audit(grant: &Grant) -> NewAuditEvent {
-    NewAuditEvent {
-        at: 7,
-        event: "token_refreshed".into(),
-        user_id: Some(grant.user_id),
-        client_id: Some("client-1".into()),
-        detail: format!("grant {}, generation {}", grant.id, grant.generation),
-        ..NewAuditEvent::default()
-    }
+/// The audit entry a rotation completes with its grant and stores.
+fn rotation_audit() -> NewAuditEvent {
+    NewAuditEvent { at: 7, event: "token_refreshed".into(), ..issue_audit() }
 }
 
 /// The details of the stored rotation entries, oldest first.
@@ -236,11 +226,18 @@ async fn rotations_audited(store: &Store) -> Vec<String> {
     audited(store, "token_refreshed").await
 }
 
-/// The details of the stored entries of `event`, oldest first.
+/// The details of the stored entries of `event`, oldest first; each names the grant's member, the member's
+/// person and account (the writes fill them in from the grant) and the client.
 async fn audited(store: &Store, event: &str) -> Vec<String> {
     let account = store.accounts().await.unwrap()[0].id;
     let events = store.audit_events(&[account], None, 100).await.unwrap();
-    events.into_iter().rev().filter(|e| e.event == event).map(|e| e.detail).collect()
+    let events: Vec<_> = events.into_iter().rev().filter(|e| e.event == event).collect();
+    for entry in &events {
+        let member = store.member(entry.user_id.unwrap()).await.unwrap().unwrap();
+        assert_eq!((entry.person_id, entry.account_id), (Some(member.person.id), Some(member.account.id)), "{entry:?}");
+        assert_eq!((entry.at >= 6, entry.client_id.as_deref()), (true, Some("client-1")), "{entry:?}");
+    }
+    events.into_iter().map(|e| e.detail).collect()
 }
 
 async fn migrations_are_idempotent_and_reopen_keeps_data(db: Db) {
@@ -278,21 +275,21 @@ async fn code_exchange_is_single_use_and_replay_revokes(db: Db) {
     db.store.insert_code(&code(b"c1", app, user, 100)).await.unwrap();
     let grant = db
         .store
-        .exchange_code(&presented(b"c1", app, "https://a/cb", None, 101), &refresh(b"r1", 10_000), &issue_audit)
+        .exchange_code(&presented(b"c1", app, "https://a/cb", None, 101), &refresh(b"r1", 10_000), &issue_audit())
         .await
         .unwrap();
     assert_eq!((grant.user_id, grant.generation, grant.scopes.as_str()), (user, 1, "users_read"));
     let replay = db
         .store
-        .exchange_code(&presented(b"c1", app, "https://a/cb", None, 102), &refresh(b"r2", 10_000), &issue_audit)
+        .exchange_code(&presented(b"c1", app, "https://a/cb", None, 102), &refresh(b"r2", 10_000), &issue_audit())
         .await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     assert!(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
-    let rotated = db.store.rotate_refresh(b"r1", app, 103, b"nonce", &refresh(b"r3", 10_000), &rotation_audit).await;
+    let rotated = db.store.rotate_refresh(b"r1", app, 103, b"nonce", &refresh(b"r3", 10_000), &rotation_audit()).await;
     assert!(matches!(rotated, Err(RefreshError::Revoked)));
     let unknown = db
         .store
-        .exchange_code(&presented(b"nope", app, "https://a/cb", None, 102), &refresh(b"r4", 10_000), &issue_audit)
+        .exchange_code(&presented(b"nope", app, "https://a/cb", None, 102), &refresh(b"r4", 10_000), &issue_audit())
         .await;
     assert!(matches!(unknown, Err(ExchangeError::Unknown)));
     // the one exchange that made a grant stored its entry with it, with the member's account filled in
@@ -314,7 +311,7 @@ async fn code_checks_burn_the_code(db: Db) {
             .exchange_code(
                 &presented(digest, presented_by, redirect, None, now),
                 &refresh(digest, 10_000),
-                &issue_audit,
+                &issue_audit(),
             )
             .await;
         match (want, result) {
@@ -325,7 +322,7 @@ async fn code_checks_burn_the_code(db: Db) {
         }
         let again = db
             .store
-            .exchange_code(&presented(digest, app, "https://a/cb", None, 101), &refresh(b"x", 10_000), &issue_audit)
+            .exchange_code(&presented(digest, app, "https://a/cb", None, 101), &refresh(b"x", 10_000), &issue_audit())
             .await;
         assert!(matches!(again, Err(ExchangeError::Replayed)), "{want}");
     }
@@ -336,30 +333,30 @@ async fn rotation_moves_the_generation_once(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit())
         .await
         .unwrap();
     let next =
-        db.store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit).await.unwrap();
+        db.store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 2_000), &rotation_audit()).await.unwrap();
     assert_eq!(next.generation, 2);
     assert!(matches!(
-        db.store.rotate_refresh(b"r1", app, 201, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await,
+        db.store.rotate_refresh(b"r1", app, 201, b"nonce", &refresh(b"r3", 2_000), &rotation_audit()).await,
         Err(RefreshError::Rotated(_))
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"r2", app + 1, 201, b"nonce", &refresh(b"r3", 2_000), &rotation_audit).await,
+        db.store.rotate_refresh(b"r2", app + 1, 201, b"nonce", &refresh(b"r3", 2_000), &rotation_audit()).await,
         Err(RefreshError::WrongClient)
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"r2", app, 2_000, b"nonce", &refresh(b"r3", 3_000), &rotation_audit).await,
+        db.store.rotate_refresh(b"r2", app, 2_000, b"nonce", &refresh(b"r3", 3_000), &rotation_audit()).await,
         Err(RefreshError::Expired)
     ));
     assert!(matches!(
-        db.store.rotate_refresh(b"zz", app, 201, b"nonce", &refresh(b"r3", 3_000), &rotation_audit).await,
+        db.store.rotate_refresh(b"zz", app, 201, b"nonce", &refresh(b"r3", 3_000), &rotation_audit()).await,
         Err(RefreshError::Unknown)
     ));
     let last =
-        db.store.rotate_refresh(b"r2", app, 1_999, b"nonce", &refresh(b"r3", 3_000), &rotation_audit).await.unwrap();
+        db.store.rotate_refresh(b"r2", app, 1_999, b"nonce", &refresh(b"r3", 3_000), &rotation_audit()).await.unwrap();
     assert_eq!(last.generation, 3);
     // each rotation stored its entry, with the member's account filled in; the refusals stored none
     let grant = next.id;
@@ -370,14 +367,14 @@ async fn concurrent_rotations_have_one_winner(db: Db) {
     let (user, app) = fixture(&db.store).await;
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     db.store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit())
         .await
         .unwrap();
     let mut tasks = Vec::new();
     for i in 0..16u8 {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
-            store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(&[b'n', i], 2_000), &rotation_audit).await
+            store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(&[b'n', i], 2_000), &rotation_audit()).await
         }));
     }
     let mut wins = 0;
@@ -400,7 +397,7 @@ async fn concurrent_exchanges_of_one_code_have_one_winner(db: Db) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             let presented = presented(b"c", app, "https://a/cb", None, 101);
-            store.exchange_code(&presented, &refresh(&[b'r', i], 2_000), &issue_audit).await
+            store.exchange_code(&presented, &refresh(&[b'r', i], 2_000), &issue_audit()).await
         }));
     }
     let mut winners = Vec::new();
@@ -422,7 +419,7 @@ async fn deleting_an_app_ends_its_grants(db: Db) {
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     let grant = db
         .store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit())
         .await
         .unwrap();
     assert!(db.store.delete_app(app).await.unwrap());
@@ -506,13 +503,13 @@ async fn purge_removes_only_what_is_dead(db: Db) {
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     let live = db
         .store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 10_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 10_000), &issue_audit())
         .await
         .unwrap();
     db.store.insert_code(&code(b"d", app, user, 100)).await.unwrap();
     let dead = db
         .store
-        .exchange_code(&presented(b"d", app, "https://a/cb", None, 100), &refresh(b"r2", 1_000), &issue_audit)
+        .exchange_code(&presented(b"d", app, "https://a/cb", None, 100), &refresh(b"r2", 1_000), &issue_audit())
         .await
         .unwrap();
     db.store.purge_expired(2_000).await.unwrap();
@@ -522,13 +519,13 @@ async fn purge_removes_only_what_is_dead(db: Db) {
     // a used code is kept a day after it expired, so a replay is still recognised
     let replay = db
         .store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 2_000), &refresh(b"r5", 10_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 2_000), &refresh(b"r5", 10_000), &issue_audit())
         .await;
     assert!(matches!(replay, Err(ExchangeError::Replayed)));
     db.store.purge_expired(700 + 86_400).await.unwrap();
     let gone = db
         .store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 90_000), &refresh(b"r6", 100_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 90_000), &refresh(b"r6", 100_000), &issue_audit())
         .await;
     assert!(matches!(gone, Err(ExchangeError::Unknown)));
 }
@@ -538,10 +535,10 @@ async fn purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives(db: Db) {
     db.store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
     let grant = db
         .store
-        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit)
+        .exchange_code(&presented(b"c", app, "https://a/cb", None, 100), &refresh(b"r1", 1_000), &issue_audit())
         .await
         .unwrap();
-    db.store.rotate_refresh(b"r1", app, 500, b"nonce", &refresh(b"r2", 5_000), &rotation_audit).await.unwrap();
+    db.store.rotate_refresh(b"r1", app, 500, b"nonce", &refresh(b"r2", 5_000), &rotation_audit()).await.unwrap();
     // r1 expired, r2 lives: the grant stays, r1 goes
     assert_eq!(db.store.purge_expired(2_000).await.unwrap(), 1);
     assert!(db.store.grant_state(grant.id).await.unwrap().is_some());
@@ -566,14 +563,14 @@ async fn pkce_is_checked_when_the_code_is_spent(db: Db) {
         .exchange_code(
             &presented(b"p1", app, "https://a/cb", Some("x".repeat(43).as_str()), 101),
             &refresh(b"r1", 9_000),
-            &issue_audit,
+            &issue_audit(),
         )
         .await;
     assert!(matches!(wrong, Err(ExchangeError::VerifierMismatch)));
     db.store.insert_code(&challenged(b"p2")).await.unwrap();
     let missing = db
         .store
-        .exchange_code(&presented(b"p2", app, "https://a/cb", None, 101), &refresh(b"r2", 9_000), &issue_audit)
+        .exchange_code(&presented(b"p2", app, "https://a/cb", None, 101), &refresh(b"r2", 9_000), &issue_audit())
         .await;
     assert!(matches!(missing, Err(ExchangeError::VerifierMismatch)));
     db.store.insert_code(&challenged(b"p3")).await.unwrap();
@@ -581,7 +578,7 @@ async fn pkce_is_checked_when_the_code_is_spent(db: Db) {
         .exchange_code(
             &presented(b"p3", app, "https://a/cb", Some(verifier), 101),
             &refresh(b"r3", 9_000),
-            &issue_audit,
+            &issue_audit(),
         )
         .await
         .unwrap();
@@ -591,7 +588,7 @@ async fn pkce_is_checked_when_the_code_is_spent(db: Db) {
         .exchange_code(
             &presented(b"p4", app, "https://a/cb", Some(verifier), 101),
             &refresh(b"r4", 9_000),
-            &issue_audit,
+            &issue_audit(),
         )
         .await;
     assert!(matches!(downgrade, Err(ExchangeError::UnexpectedVerifier)));

@@ -76,11 +76,8 @@ async fn issue(
         let digest = state.digest(purpose::CODE, code);
         let exchange =
             CodeExchange { code_digest: &digest, app_id: app.id, redirect_uri, code_verifier: verifier, now };
-        let entry = |grant: &Grant| {
-            let detail = format!("grant {}, scopes: {}", grant.id, grant.scopes);
-            Entry::new().user(grant.user_id).client(&app.client_id).detail(detail)
-        };
-        let audited = |grant: &Grant| audit::row(state, Event::TokenIssued, &entry(grant));
+        // the audit entry, which the exchange completes with the grant (`NewAuditEvent::issued`) and stores
+        let audited = audit::row(state, Event::TokenIssued, &Entry::new().client(&app.client_id));
         let exchanged = state.store.exchange_code(&exchange, &next, &audited).await;
         if let Err(ExchangeError::Replayed) = &exchanged {
             observe::code_replayed();
@@ -107,8 +104,7 @@ async fn issue(
                 ExchangeError::Storage(error) => error.into(),
             }
         })?;
-        // the audit entry is stored with the grant
-        audit::log(Event::TokenIssued, &entry(&grant));
+        audit::log_row(Event::TokenIssued, &audited.issued(&grant));
         let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
         observe::token_issued("authorization_code");
         return Ok(issued);
@@ -124,15 +120,11 @@ async fn issue(
         expires_at: now + state.settings.refresh_token_ttl,
     };
     let digest = state.digest(purpose::REFRESH, presented);
-    let entry = |grant: &Grant| {
-        let detail = format!("grant {}, generation {}", grant.id, grant.generation);
-        Entry::new().user(grant.user_id).client(&app.client_id).detail(detail)
-    };
-    let audited = |grant: &Grant| audit::row(state, Event::TokenRefreshed, &entry(grant));
+    // the audit entry, which the rotation completes with the grant (`NewAuditEvent::rotated`) and stores
+    let audited = audit::row(state, Event::TokenRefreshed, &Entry::new().client(&app.client_id));
     match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next, &audited).await {
         Ok(grant) => {
-            // the audit entry is stored with the rotation
-            audit::log(Event::TokenRefreshed, &entry(&grant));
+            audit::log_row(Event::TokenRefreshed, &audited.rotated(&grant));
             let issued = tokens(state, &app.client_id, &grant, refresh_token, now, now).await?;
             observe::token_issued("refresh_token");
             observe::refresh("rotated");

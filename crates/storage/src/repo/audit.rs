@@ -6,6 +6,7 @@ use crate::direct::numbered;
 
 use super::Store;
 use crate::error::StorageError;
+use crate::model::Grant;
 
 /// An event to record. Missing ids are filled in from the others where the database knows them: the account and
 /// the person from `user_id`, the account from the app's `client_id`, the member from the account and the person.
@@ -20,6 +21,25 @@ pub struct NewAuditEvent {
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub detail: String,
+}
+
+impl NewAuditEvent {
+    /// This entry as the record of starting `grant` from an exchanged code: the grant's member, and a detail that
+    /// names the grant and its scopes (`grant 7, scopes: tasks_read`). `exchange_code` stores it so; on
+    /// PostgreSQL the same text is composed in SQL (`GRANT_START_IN_ONE`), so the write is one statement.
+    pub fn issued(&self, grant: &Grant) -> NewAuditEvent {
+        self.for_grant(grant, format!("grant {}, scopes: {}", grant.id, grant.scopes))
+    }
+
+    /// This entry as the record of rotating `grant`: the grant's member, and a detail that names the grant and
+    /// its new generation (`grant 7, generation 3`). `rotate_refresh` stores it so (in SQL on PostgreSQL).
+    pub fn rotated(&self, grant: &Grant) -> NewAuditEvent {
+        self.for_grant(grant, format!("grant {}, generation {}", grant.id, grant.generation))
+    }
+
+    fn for_grant(&self, grant: &Grant, detail: String) -> NewAuditEvent {
+        NewAuditEvent { user_id: Some(grant.user_id), detail, ..self.clone() }
+    }
 }
 
 /// A recorded event, with the names the page shows.

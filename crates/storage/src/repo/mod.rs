@@ -24,6 +24,19 @@ use crate::error::{ExchangeError, RefreshError, StorageError};
 use crate::migrate;
 use crate::model::*;
 
+/// The six parameters of `audit_of` (below) from an audit entry: time, event, account, person, client id, IP.
+macro_rules! bind_audit_of {
+    ($query:expr, $event:expr) => {
+        $query
+            .bind($event.at)
+            .bind(&$event.event)
+            .bind($event.account_id)
+            .bind($event.person_id)
+            .bind(&$event.client_id)
+            .bind(&$event.ip)
+    };
+}
+
 /// Visibility rules shared by every API query. Queries that use them bind `?1` = account id, `?2` = user id,
 /// `?3` = 1 for owners and admins (see `Viewer`).
 ///
@@ -657,14 +670,15 @@ impl Store {
         })
     }
 
-    /// Consumes an authorization code and starts its grant with a first refresh token and the audit entry that
-    /// `audit` makes of it, in one transaction whose first statement is the conditional write that decides the
-    /// single winner. A code presented again revokes the grant it started (RFC 6749 §4.1.2).
+    /// Consumes an authorization code and starts its grant with a first refresh token and its audit entry
+    /// (`audit` as [`NewAuditEvent::issued`] makes it), in one transaction whose first statement is the
+    /// conditional write that decides the single winner. A code presented again revokes the grant it started
+    /// (RFC 6749 §4.1.2).
     pub async fn exchange_code(
         &self,
         exchange: &CodeExchange<'_>,
         refresh: &NewRefresh,
-        audit: &(dyn Fn(&Grant) -> NewAuditEvent + Sync),
+        audit: &NewAuditEvent,
     ) -> Result<Grant, ExchangeError> {
         let CodeExchange { code_digest, app_id, now, .. } = *exchange;
         // The usual case on SQLite: on the calling thread, like a refresh (see `crate::direct`). An unknown, spent
@@ -687,7 +701,7 @@ impl Store {
                     let grant =
                         Grant { id: grant_id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 };
                     insert_refresh_direct(tx, grant_id, 1, now, refresh)?;
-                    insert_audit_direct(tx, &audit(&grant))?;
+                    insert_audit_direct(tx, &audit.issued(&grant))?;
                     Ok(Some(grant))
                 })
                 .await?;
@@ -723,17 +737,24 @@ impl Store {
                 tx.commit().await?;
                 return Err(refusal);
             }
-            let grant_id: i64 = sqlx::query_scalar(INSERT_GRANT)
+            let start = pool.grant_start_in_one();
+            let query = sqlx::query_scalar(start.unwrap_or(INSERT_GRANT))
                 .bind(app_id)
                 .bind(code.user_id)
                 .bind(&code.scopes)
                 .bind(code_digest)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                .bind(now);
+            // PostgreSQL: the grant, its first refresh token and the audit entry in one round trip
+            let query = match start {
+                Some(_) => bind_audit_of!(query.bind(&refresh.digest).bind(refresh.expires_at), audit),
+                None => query,
+            };
+            let grant_id: i64 = query.fetch_one(&mut *tx).await?;
             let grant = Grant { id: grant_id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 };
-            tx.insert_refresh(grant_id, 1, now, refresh).await?;
-            tx.insert_audit(&audit(&grant)).await?;
+            if start.is_none() {
+                tx.insert_refresh(grant_id, 1, now, refresh).await?;
+                tx.insert_audit(&audit.issued(&grant)).await?;
+            }
             tx.commit().await?;
             Ok(grant)
         })
@@ -744,7 +765,7 @@ impl Store {
     /// generation bump is a conditional write: of concurrent rotations of one token exactly one wins; the others
     /// get `Rotated` with what the server needs to answer them.
     ///
-    /// `audit` makes the audit entry of the rotation, stored in the same transaction.
+    /// `audit` is stored, as [`NewAuditEvent::rotated`] makes it, with the rotation.
     pub async fn rotate_refresh(
         &self,
         refresh_digest: &[u8],
@@ -752,7 +773,7 @@ impl Store {
         now: i64,
         nonce: &[u8],
         next: &NewRefresh,
-        audit: &(dyn Fn(&Grant) -> NewAuditEvent + Sync),
+        audit: &NewAuditEvent,
     ) -> Result<Grant, RefreshError> {
         // The usual case on SQLite: on the calling thread (see `crate::direct` for why it does not queue for the
         // writers' turn). A refusal, which needs telling why, and a write lock held elsewhere go the way below.
@@ -766,7 +787,7 @@ impl Store {
                     let grant = grant_from(row)?;
                     drop(rows);
                     insert_refresh_direct(tx, grant.id, grant.generation, now, next)?;
-                    insert_audit_direct(tx, &audit(&grant))?;
+                    insert_audit_direct(tx, &audit.rotated(&grant))?;
                     Ok(Some(grant))
                 })
                 .await?;
@@ -777,61 +798,69 @@ impl Store {
         }
         on_db!(self, pool, {
             let _writing = self.write_turn().await;
-            let mut tx = pool.begin().await?;
-            // PostgreSQL: the rotation, the new token and the announcement in one round trip
-            let in_one = pool.rotation_in_one();
-            let query = match in_one {
-                Some(sql) => sqlx::query(sql)
-                    .bind(refresh_digest)
-                    .bind(now)
-                    .bind(app_id)
-                    .bind(nonce)
-                    .bind(&next.digest)
-                    .bind(next.expires_at),
-                None => sqlx::query(ROTATE).bind(refresh_digest).bind(now).bind(app_id).bind(nonce),
+            let bumped = match pool.rotation_in_one() {
+                // PostgreSQL: the rotation, the new token, the announcement and the audit entry in one statement
+                Some(sql) => {
+                    let query = sqlx::query(sql).bind(refresh_digest).bind(now).bind(app_id).bind(nonce);
+                    let query = bind_audit_of!(query.bind(&next.digest).bind(next.expires_at), audit);
+                    query.fetch_optional(pool).await?.map(|row| grant_from(&row)).transpose()?
+                }
+                None => {
+                    let mut tx = pool.begin().await?;
+                    let row = sqlx::query(ROTATE)
+                        .bind(refresh_digest)
+                        .bind(now)
+                        .bind(app_id)
+                        .bind(nonce)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match row {
+                        Some(row) => {
+                            let grant = grant_from(&row)?;
+                            tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+                            pool.announce(&mut tx, Change::Grant(grant.id)).await?;
+                            tx.insert_audit(&audit.rotated(&grant)).await?;
+                            tx.commit().await?;
+                            Some(grant)
+                        }
+                        None => None,
+                    }
+                }
             };
-            let bumped = query.fetch_optional(&mut *tx).await?;
-            let Some(row) = bumped else {
-                let why = sqlx::query(
-                    "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
-                     g.generation, g.revoked_at, g.rotated_at, g.rotation_nonce, g.access_used \
-                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
-                )
-                .bind(refresh_digest)
-                .fetch_optional(&mut *tx)
-                .await?;
-                tx.rollback().await?;
-                let Some(why) = why else {
-                    return Err(RefreshError::Unknown);
-                };
-                let revoked: Option<i64> = why.col("revoked_at")?;
-                let token_generation: i64 = why.col("token_generation")?;
-                let grant = grant_from(&why)?;
-                return Err(if revoked.is_some() {
-                    RefreshError::Revoked
-                } else if grant.app_id != app_id {
-                    RefreshError::WrongClient
-                } else if token_generation != grant.generation {
-                    RefreshError::Rotated(Box::new(Rotation {
-                        token_generation,
-                        rotated_at: why.col::<Option<i64>>("rotated_at")?.unwrap_or(0),
-                        nonce: why.col::<Option<Vec<u8>>>("rotation_nonce")?.unwrap_or_default(),
-                        access_used: why.col("access_used")?,
-                        grant,
-                    }))
-                } else {
-                    RefreshError::Expired
-                });
-            };
-            let grant = grant_from(&row)?;
-            if in_one.is_none() {
-                tx.insert_refresh(grant.id, grant.generation, now, next).await?;
-                pool.announce(&mut tx, Change::Grant(grant.id)).await?;
+            if let Some(grant) = bumped {
+                self.forget(Change::Grant(grant.id));
+                return Ok(grant);
             }
-            tx.insert_audit(&audit(&grant)).await?;
-            tx.commit().await?;
-            self.forget(Change::Grant(grant.id));
-            Ok(grant)
+            // Refused: why, read after the failed write (so at least as recent as what it saw).
+            let why = sqlx::query(
+                "SELECT r.generation AS token_generation, r.expires_at, g.id, g.app_id, g.user_id, g.scopes, \
+                 g.generation, g.revoked_at, g.rotated_at, g.rotation_nonce, g.access_used \
+                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
+            )
+            .bind(refresh_digest)
+            .fetch_optional(pool)
+            .await?;
+            let Some(why) = why else {
+                return Err(RefreshError::Unknown);
+            };
+            let revoked: Option<i64> = why.col("revoked_at")?;
+            let token_generation: i64 = why.col("token_generation")?;
+            let grant = grant_from(&why)?;
+            Err(if revoked.is_some() {
+                RefreshError::Revoked
+            } else if grant.app_id != app_id {
+                RefreshError::WrongClient
+            } else if token_generation != grant.generation {
+                RefreshError::Rotated(Box::new(Rotation {
+                    token_generation,
+                    rotated_at: why.col::<Option<i64>>("rotated_at")?.unwrap_or(0),
+                    nonce: why.col::<Option<Vec<u8>>>("rotation_nonce")?.unwrap_or_default(),
+                    access_used: why.col("access_used")?,
+                    grant,
+                }))
+            } else {
+                RefreshError::Expired
+            })
         })
     }
 
@@ -1104,18 +1133,48 @@ const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_no
      AND app_id = $3 AND revoked_at IS NULL \
      RETURNING id, app_id, user_id, scopes, generation";
 
-/// `ROTATE`, then (`$5`, `$6`) the new refresh token's digest and expiry stored and the grant's change announced
-/// to the other nodes (`cache::CHANNEL`, delivered at commit), as one PostgreSQL statement.
+/// `ROTATE`, then (`$5`, `$6`) the new refresh token's digest and expiry stored, the grant's change announced to
+/// the other nodes (`cache::CHANNEL`, delivered at commit) and the audit entry (`$7`..`$12`, see `audit_of`)
+/// stored with the detail of `NewAuditEvent::rotated`, as one PostgreSQL statement: one round trip, atomic
+/// without a transaction around it.
 pub(crate) static ROTATE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH bumped AS ({ROTATE}), \
          stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
          SELECT $5, id, generation, $2, $6 FROM bumped), \
-         told AS (SELECT pg_notify('{channel}', id::text) FROM bumped) \
+         told AS (SELECT pg_notify('{channel}', id::text) FROM bumped), \
+         logged AS ({audit}) \
          SELECT b.id, b.app_id, b.user_id, b.scopes, b.generation FROM bumped b, told",
-        channel = crate::cache::CHANNEL
+        channel = crate::cache::CHANNEL,
+        audit = audit_of("bumped", 7, "', generation ' || g.generation"),
     )
 });
+
+/// `INSERT_GRANT` (`$1`..`$5`; its `RETURNING` extended by the member and the scopes), then (`$6`, `$7`) the grant's first refresh token and the audit entry (`$8`..`$13`,
+/// see `audit_of`) with the detail of `NewAuditEvent::issued`, as one PostgreSQL statement.
+pub(crate) static GRANT_START_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH started AS ({INSERT_GRANT}, user_id, scopes), \
+         stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
+         SELECT $6, id, 1, $5, $7 FROM started), \
+         logged AS ({audit}) \
+         SELECT id FROM started",
+        audit = audit_of("started", 8, "', scopes: ' || g.scopes"),
+    )
+});
+
+/// The audit entry of a grant written by the statement's `source` (a `WITH` query answering the grant's `id` and
+/// `user_id`), from the six parameters from `$first`: time, event, account, person, client id, IP. The member is
+/// the grant's, the account and person theirs unless given (as `INSERT_AUDIT` fills them in); the detail is
+/// `grant <id>` and then `more`, the same text as `NewAuditEvent::issued` or `rotated`.
+fn audit_of(source: &str, first: usize, more: &str) -> String {
+    let [at, event, account, person, client, ip] = std::array::from_fn(|i| format!("${}", first + i));
+    format!(
+        "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
+         SELECT {at}, {event}, COALESCE({account}, u.account_id), COALESCE({person}, u.person_id), g.user_id, \
+         {client}, {ip}, 'grant ' || g.id || {more} FROM {source} g LEFT JOIN users u ON u.id = g.user_id"
+    )
+}
 
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5)";
