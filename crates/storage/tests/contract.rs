@@ -120,6 +120,30 @@ async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
     assert!(matches!(closed, Err(RefreshError::Storage(_))), "{closed:?}");
 }
 
+/// PostgreSQL: connections that the database server ended (a restart, an administrator, a dropped network) are
+/// replaced. The pool pings a connection before use only when it sat idle for a second (a ping on every use was
+/// one more round trip per query), so after a pause the next query finds the dead one out and gets a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replaces_connections_the_server_ended() {
+    let Some(db) = postgres().await else { return };
+    let name = format!("wsoauth_contract_{}", std::process::id());
+    let store = Store::open(&format!("{}&application_name={name}", db.url)).await.unwrap();
+    fixture(&store).await;
+    let base = std::env::var("WSOAUTH_TEST_POSTGRES_URL").unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.unwrap();
+    let ended: Vec<bool> =
+        sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
+            .bind(&name)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|&e| e), "{ended:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    for _ in 0..3 {
+        assert_eq!(store.accounts().await.unwrap().len(), 1);
+    }
+}
+
 /// SQLite: under a steady stream of rotations the write-ahead log is still started over (every rotation adds at
 /// least 8 pages to it: without restarts it would hold them all; a checkpoint beside the writes never catches up).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,9 @@ use crate::error::{ExchangeError, RefreshError, StorageError};
 use crate::migrate;
 use crate::model::*;
 
+/// How long a PostgreSQL connection may sit idle in the pool before it is pinged when handed out.
+const PING_IDLE: Duration = Duration::from_secs(1);
+
 /// The six parameters of `audit_of` (below) from an audit entry: time, event, account, person, client id, IP.
 macro_rules! bind_audit_of {
     ($query:expr, $event:expr) => {
@@ -100,6 +103,18 @@ impl Store {
     async fn open_postgres(url: &str, max_connections: u32) -> Result<Store, StorageError> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StorageError::BadUrl(redact_url(url)))?;
         let pool = PgPoolOptions::new()
+            // A ping (one more round trip) before handing out a connection only when it sat idle a while: under
+            // load every connection was used a moment ago, and the ping doubled the round trips of a refresh. A
+            // connection that died while in use fails its query and the pool drops it.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
