@@ -22,7 +22,7 @@ STARTUP_RUNS=${BENCH_STARTUP_RUNS:-5}
 BIG_TOKENS=${BENCH_BIG_TOKENS:-1000000}
 SIGN_SECONDS=${BENCH_SIGN_SECONDS:-5}
 HELPER=(python3 "$ROOT/bench/helper.py")
-BIN=$CARGO_TARGET_DIR/release/wsoauth
+BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release/wsoauth} # BENCH_BIN: another build of the server, to compare two
 SIGN=$CARGO_TARGET_DIR/release/sign
 TRIVIAL=$CARGO_TARGET_DIR/release/trivial
 

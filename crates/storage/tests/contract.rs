@@ -122,13 +122,18 @@ async fn sqlite_rotation_waits_for_a_write_lock_held_elsewhere() {
 
 /// PostgreSQL: connections that the database server ended (a restart, an administrator, a dropped network) are
 /// replaced. The pool pings a connection before use only when it sat idle for a second (a ping on every use was
-/// one more round trip per query), so after a pause the next query finds the dead one out and gets a new one.
+/// one more round trip per query), so after a pause the next query and the next rotation find the dead ones out
+/// and get new ones; the store still closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replaces_connections_the_server_ended() {
     let Some(db) = postgres().await else { return };
     let name = format!("wsoauth_contract_{}", std::process::id());
     let store = Store::open(&format!("{}&application_name={name}", db.url)).await.unwrap();
-    fixture(&store).await;
+    let (user, app) = fixture(&store).await;
+    store.insert_code(&code(b"c", app, user, 100)).await.unwrap();
+    let exchange = presented(b"c", app, "https://a/cb", None, 100);
+    store.exchange_code(&exchange, &refresh(b"r1", 10_000), &issue_audit()).await.unwrap();
+    store.rotate_refresh(b"r1", app, 200, b"nonce", &refresh(b"r2", 10_000), &rotation_audit()).await.unwrap();
     let base = std::env::var("WSOAUTH_TEST_POSTGRES_URL").unwrap();
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.unwrap();
     let ended: Vec<bool> =
@@ -142,6 +147,12 @@ async fn postgres_replaces_connections_the_server_ended() {
     for _ in 0..3 {
         assert_eq!(store.accounts().await.unwrap().len(), 1);
     }
+    let rotated = store.rotate_refresh(b"r2", app, 300, b"nonce", &refresh(b"r3", 10_000), &rotation_audit()).await;
+    assert_eq!(rotated.unwrap().generation, 3);
+    let rotated = store.rotate_refresh(b"r3", app, 400, b"nonce", &refresh(b"r4", 10_000), &rotation_audit()).await;
+    assert_eq!(rotated.unwrap().generation, 4);
+    let closing = tokio::time::timeout(std::time::Duration::from_secs(10), store.close()).await;
+    assert!(closing.is_ok(), "the store closes");
 }
 
 /// SQLite: under a steady stream of rotations the write-ahead log is still started over (every rotation adds at
