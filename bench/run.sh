@@ -8,7 +8,7 @@
 # BENCH_THREADS (1 wrk thread), BENCH_STARTUP_RUNS (5), BENCH_BIG_TOKENS (1000000; 0 skips that phase),
 # BENCH_SIGN_SECONDS (5), BENCH_KEEP=1 keeps the work folder, WSOAUTH_BENCH_POSTGRES_URL (an empty database),
 # BENCH_ONLY (a space-separated subset of: healthz resource me tasks refresh exchange; the ceilings always run, one
-# start-up, no 1,000,000-token phase), for quick comparisons while changing one path.
+# start-up, no 1,000,000-token phase unless BENCH_BIG_TOKENS is set), for quick comparisons while changing one path.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ say() { printf '\n== %s\n' "$*"; }
 wanted() { # SCENARIO: whether BENCH_ONLY (empty: everything) names it
     [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
 }
-if [ -n "${BENCH_ONLY:-}" ]; then STARTUP_RUNS=1 BIG_TOKENS=0; fi
+if [ -n "${BENCH_ONLY:-}" ]; then STARTUP_RUNS=1 BIG_TOKENS=${BENCH_BIG_TOKENS:-0}; fi
 
 # ---- tools ---------------------------------------------------------------------------------------------------
 # wrk (Debian's package): installs in seconds instead of a multi-minute `cargo install oha` on 2 cores, its C event
