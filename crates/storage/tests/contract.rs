@@ -82,7 +82,45 @@ contract!(
     purge_removes_only_what_is_dead,
     pkce_is_checked_when_the_code_is_spent,
     purge_keeps_a_grant_while_any_of_its_refresh_tokens_lives,
+    audit_entries_get_the_ids_the_database_knows,
 );
+
+/// An audit entry names its member, person and account from whichever of them (or the app's client id) it gives.
+async fn audit_entries_get_the_ids_the_database_knows(db: Db) {
+    let (user, _app) = fixture(&db.store).await;
+    let member = db.store.member(user).await.unwrap().unwrap();
+    let (account, person) = (member.account.id, member.person.id);
+    let entry = |event: &str| NewAuditEvent {
+        at: 10,
+        event: event.into(),
+        ip: Some("192.0.2.7".into()),
+        detail: format!("{event} detail"),
+        ..NewAuditEvent::default()
+    };
+    let store = &db.store;
+    store.record_audit(&NewAuditEvent { user_id: Some(user), ..entry("by_member") }).await.unwrap();
+    store.record_audit(&NewAuditEvent { client_id: Some("client-1".into()), ..entry("by_app") }).await.unwrap();
+    let both = NewAuditEvent { account_id: Some(account), person_id: Some(person), ..entry("by_person") };
+    store.record_audit(&both).await.unwrap();
+    let found: Vec<_> = store
+        .audit_events(&[account], None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| (e.event, e.account_id, e.person_id, e.user_id, e.client_id, e.ip, e.detail))
+        .collect();
+    let ip = || Some("192.0.2.7".to_owned());
+    let client = Some("client-1".to_owned());
+    assert_eq!(
+        found,
+        [
+            ("by_member".into(), Some(account), Some(person), Some(user), None, ip(), "by_member detail".into()),
+            ("by_app".into(), Some(account), None, None, client, ip(), "by_app detail".into()),
+            ("by_person".into(), Some(account), Some(person), Some(user), None, ip(), "by_person detail".into()),
+        ]
+    );
+}
 
 /// SQLite: a rotation or an exchange that finds the write lock held by another connection (the admin CLI, another
 /// process) waits for it rather than failing, then wins; once the store is closed a rotation fails.

@@ -62,28 +62,37 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-/// Stores an event, filling in the ids the database knows (see `NewAuditEvent`); answers its id.
+/// Stores an event, filling in the ids the database knows (see `NewAuditEvent`); answers its id. Its first six
+/// parameters are those of `bind_audit_of`.
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
      SELECT $1, $2, k.account_id, k.person_id, \
-     COALESCE($5, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
-     $6, $7, $8 \
-     FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $5), \
-     (SELECT account_id FROM apps WHERE client_id = $6)) AS account_id, \
-     COALESCE($4, (SELECT person_id FROM users WHERE id = $5)) AS person_id) k \
+     COALESCE($7, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
+     $5, $6, $8 \
+     FROM (SELECT COALESCE($3, (SELECT account_id FROM users WHERE id = $7), \
+     (SELECT account_id FROM apps WHERE client_id = $5)) AS account_id, \
+     COALESCE($4, (SELECT person_id FROM users WHERE id = $7)) AS person_id) k \
      RETURNING id";
 
-/// `INSERT_AUDIT`'s parameters (a macro: the same binds for either backend's query type).
-macro_rules! bind_audit {
+/// The six parameters an audit entry gives the statements that write one (`INSERT_AUDIT`, and the grant writes'
+/// `audit_of` on PostgreSQL): time, event, account, person, client id, IP. A macro: the same binds for either
+/// backend's query type.
+macro_rules! bind_audit_of {
     ($query:expr, $event:expr) => {
         $query
             .bind($event.at)
             .bind(&$event.event)
             .bind($event.account_id)
             .bind($event.person_id)
-            .bind($event.user_id)
             .bind(&$event.client_id)
             .bind(&$event.ip)
-            .bind(&$event.detail)
+    };
+}
+pub(crate) use bind_audit_of;
+
+/// `INSERT_AUDIT`'s parameters.
+macro_rules! bind_audit {
+    ($query:expr, $event:expr) => {
+        bind_audit_of!($query, $event).bind($event.user_id).bind(&$event.detail)
     };
 }
 
@@ -108,9 +117,9 @@ pub(crate) fn insert_audit_direct(tx: &rusqlite::Transaction<'_>, event: &NewAud
         &event.event,
         &event.account_id,
         &event.person_id,
-        &event.user_id,
         &event.client_id,
         &event.ip,
+        &event.user_id,
         &event.detail,
     ];
     tx.prepare_cached(INSERT_AUDIT)?.query_row(&numbered(&values)[..], |_| Ok(()))

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::cache::{Caches, Change, through};
 use crate::db::{Backend, Background, DbRow, Pool, impl_for_tx, on_db};
 use crate::direct::{Direct, numbered};
-use audit::{AuditTx, NewAuditEvent, insert_audit_direct};
+use audit::{AuditTx, NewAuditEvent, bind_audit_of, insert_audit_direct};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
 use crate::migrate;
@@ -26,19 +26,6 @@ use crate::model::*;
 
 /// How long a PostgreSQL connection may sit idle in the pool before it is pinged when handed out.
 const PING_IDLE: Duration = Duration::from_secs(1);
-
-/// The six parameters of `audit_of` (below) from an audit entry: time, event, account, person, client id, IP.
-macro_rules! bind_audit_of {
-    ($query:expr, $event:expr) => {
-        $query
-            .bind($event.at)
-            .bind(&$event.event)
-            .bind($event.account_id)
-            .bind($event.person_id)
-            .bind(&$event.client_id)
-            .bind(&$event.ip)
-    };
-}
 
 /// Visibility rules shared by every API query. Queries that use them bind `?1` = account id, `?2` = user id,
 /// `?3` = 1 for owners and admins (see `Viewer`).
