@@ -27,14 +27,18 @@ SIGN=$CARGO_TARGET_DIR/release/sign
 TRIVIAL=$CARGO_TARGET_DIR/release/trivial
 
 say() { printf '\n== %s\n' "$*"; }
-# A short refresh warm-up with chains of its own, not counted (like the read scenarios' warm-up): connections,
-# caches, and the database pages a rotation touches (with 1,000,000 tokens, PostgreSQL reads the digest index into
-# its shared buffers for seconds after a restart or a bulk load; a database in use has them). Uses the caller's
-# `dir` and `pid`.
-warm_up_refresh() {
+# Measures refresh as NAME: chains of refresh tokens, each from its own grant; twice as many as connections (wrk
+# asks its script for one request at start that it never sends: spares keep every connection busy). First a 2 s
+# warm-up with chains of its own, not counted (like the read scenarios' warm-up): connections, caches, and the
+# database pages a rotation touches (with 1,000,000 tokens, PostgreSQL reads the digest index into its shared
+# buffers for seconds after a restart or a bulk load; a database in use has them). Uses the caller's `dir`, `pid`
+# and `results`.
+measure_refresh() {
     "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/warm-up-access" "$dir/warm-up-chains"
     BENCH_SECONDS=2 BENCH_REFRESH_TOKENS=$dir/warm-up-chains "${HELPER[@]}" measure warm-up "$pid" "$BASE/" \
         refresh.lua "$dir/warm-up.jsonl" >/dev/null
+    "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/chain-access" "$dir/chains"
+    BENCH_REFRESH_TOKENS=$dir/chains "${HELPER[@]}" measure "$1" "$pid" "$BASE/" refresh.lua "$results"
 }
 wanted() { # SCENARIO: whether BENCH_ONLY (empty: everything) names it
     [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
@@ -186,12 +190,8 @@ for line in open(sys.argv[1]):
     wanted resource && BENCH_REQUESTS=$dir/resource.txt "${HELPER[@]}" measure "/oauth2/resource" "$pid" "$BASE/" get.lua "$results"
     wanted me && BENCH_REQUESTS=$dir/me.txt "${HELPER[@]}" measure "api me" "$pid" "$BASE/" get.lua "$results"
     wanted tasks && BENCH_REQUESTS=$dir/tasks.txt "${HELPER[@]}" measure "api get_tasks" "$pid" "$BASE/" get.lua "$results"
-    # refresh: chains of refresh tokens, each from its own grant; twice as many as connections (wrk asks its
-    # script for one request at start that it never sends: spares keep every connection busy)
-    if wanted refresh; then
-        warm_up_refresh
-        "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/chain-access" "$dir/chains"
-        BENCH_REFRESH_TOKENS=$dir/chains "${HELPER[@]}" measure "refresh" "$pid" "$BASE/" refresh.lua "$results"
+    if wanted refresh; then # (not `&&`: set -e would not apply inside the function)
+        measure_refresh "refresh"
     fi
     # code exchange: enough fresh codes for two cores signing flat out for the whole run
     if wanted exchange; then
@@ -227,9 +227,7 @@ print(json.dumps({"name": "start-up (1M tokens)", "kind": "info", "ms": ms, "med
         done
         BENCH_REQUESTS=$dir/resource.txt "${HELPER[@]}" measure "/oauth2/resource (1M tokens)" "$pid" "$BASE/" get.lua "$results"
         BENCH_REQUESTS=$dir/me.txt "${HELPER[@]}" measure "api me (1M tokens)" "$pid" "$BASE/" get.lua "$results"
-        warm_up_refresh
-        "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/chain-access" "$dir/chains"
-        BENCH_REFRESH_TOKENS=$dir/chains "${HELPER[@]}" measure "refresh (1M tokens)" "$pid" "$BASE/" refresh.lua "$results"
+        measure_refresh "refresh (1M tokens)"
     fi
     stop_server
     say "$label: results"
