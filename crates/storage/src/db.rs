@@ -56,8 +56,8 @@ pub(crate) trait Backend {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// A refresh rotation as one statement, where the dialect has one (`repo::ROTATE_IN_ONE`).
     fn rotation_in_one(&self) -> Option<&'static str>;
-    /// The start of a grant as one statement, where the dialect has one (`repo::GRANT_START_IN_ONE`).
-    fn grant_start_in_one(&self) -> Option<&'static str>;
+    /// A checked code's exchange as one statement, where the dialect has one (`repo::EXCHANGE_IN_ONE`).
+    fn exchange_in_one(&self) -> Option<&'static str>;
 }
 
 impl Backend for SqlitePool {
@@ -75,7 +75,7 @@ impl Backend for SqlitePool {
     fn rotation_in_one(&self) -> Option<&'static str> {
         None
     }
-    fn grant_start_in_one(&self) -> Option<&'static str> {
+    fn exchange_in_one(&self) -> Option<&'static str> {
         None
     }
 }
@@ -99,8 +99,8 @@ impl Backend for PgPool {
     fn rotation_in_one(&self) -> Option<&'static str> {
         Some(crate::repo::ROTATE_IN_ONE.as_str())
     }
-    fn grant_start_in_one(&self) -> Option<&'static str> {
-        Some(crate::repo::GRANT_START_IN_ONE.as_str())
+    fn exchange_in_one(&self) -> Option<&'static str> {
+        Some(crate::repo::EXCHANGE_IN_ONE.as_str())
     }
 }
 

@@ -26,7 +26,7 @@ pub struct NewAuditEvent {
 impl NewAuditEvent {
     /// This entry as the record of starting `grant` from an exchanged code: the grant's member, and a detail that
     /// names the grant and its scopes (`grant 7, scopes: tasks_read`). `exchange_code` stores it so; on
-    /// PostgreSQL the same text is composed in SQL (`GRANT_START_IN_ONE`), so the write is one statement.
+    /// PostgreSQL the same text is composed in SQL (`EXCHANGE_IN_ONE`), so the write is one statement.
     pub fn issued(&self, grant: &Grant) -> NewAuditEvent {
         self.for_grant(grant, format!("grant {}, scopes: {}", grant.id, grant.scopes))
     }

@@ -712,6 +712,28 @@ impl Store {
             }
         }
         on_db!(self, pool, {
+            // PostgreSQL's usual case in two round trips on one connection: the unspent code read, checked here,
+            // then spent and its grant started in one statement (`EXCHANGE_IN_ONE`). A code unknown, spent or
+            // refused, or spent by a concurrent exchange between the two, goes the way below, which tells why.
+            if let Some(sql) = pool.exchange_in_one() {
+                let mut connection = pool.acquire().await?;
+                let unspent = sqlx::query(UNSPENT_CODE).bind(code_digest).fetch_optional(&mut *connection).await?;
+                let code = unspent.as_ref().map(SpentCode::from_row).transpose()?;
+                if let Some(code) = code.filter(|code| code.refusal(exchange).is_none()) {
+                    let query = sqlx::query_scalar(sql)
+                        .bind(app_id)
+                        .bind(code.user_id)
+                        .bind(&code.scopes)
+                        .bind(code_digest)
+                        .bind(now)
+                        .bind(&refresh.digest)
+                        .bind(refresh.expires_at);
+                    let started: Option<i64> = bind_audit_of!(query, audit).fetch_optional(&mut *connection).await?;
+                    if let Some(id) = started {
+                        return Ok(Grant { id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 });
+                    }
+                }
+            }
             let _writing = self.write_turn().await;
             let mut tx = pool.begin().await?;
             let consumed = sqlx::query(CONSUME_CODE).bind(now).bind(code_digest).fetch_optional(&mut *tx).await?;
@@ -739,24 +761,17 @@ impl Store {
                 tx.commit().await?;
                 return Err(refusal);
             }
-            let start = pool.grant_start_in_one();
-            let query = sqlx::query_scalar(start.unwrap_or(INSERT_GRANT))
+            let grant_id: i64 = sqlx::query_scalar(INSERT_GRANT)
                 .bind(app_id)
                 .bind(code.user_id)
                 .bind(&code.scopes)
                 .bind(code_digest)
-                .bind(now);
-            // PostgreSQL: the grant, its first refresh token and the audit entry in one round trip
-            let query = match start {
-                Some(_) => bind_audit_of!(query.bind(&refresh.digest).bind(refresh.expires_at), audit),
-                None => query,
-            };
-            let grant_id: i64 = query.fetch_one(&mut *tx).await?;
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
             let grant = Grant { id: grant_id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 };
-            if start.is_none() {
-                tx.insert_refresh(grant_id, 1, now, refresh).await?;
-                tx.insert_audit(&audit.issued(&grant)).await?;
-            }
+            tx.insert_refresh(grant_id, 1, now, refresh).await?;
+            tx.insert_audit(&audit.issued(&grant)).await?;
             tx.commit().await?;
             Ok(grant)
         })
@@ -1152,11 +1167,19 @@ pub(crate) static ROTATE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLo
     )
 });
 
-/// `INSERT_GRANT` (`$1`..`$5`; its `RETURNING` extended by the member and the scopes), then (`$6`, `$7`) the grant's first refresh token and the audit entry (`$8`..`$13`,
-/// see `audit_of`) with the detail of `NewAuditEvent::issued`, as one PostgreSQL statement.
-pub(crate) static GRANT_START_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// An unspent authorization code ($1), for `EXCHANGE_IN_ONE` to spend once checked.
+const UNSPENT_CODE: &str = "SELECT app_id, user_id, redirect_uri, scopes, expires_at, code_challenge FROM auth_codes \
+     WHERE digest = $1 AND used_at IS NULL";
+
+/// A checked code's exchange as one PostgreSQL statement: the code ($4) spent at $5 unless spent already (the
+/// conditional write that decides the one winner), and only then its grant started for app $1, user $2 and scopes
+/// $3, with its first refresh token (`$6`, `$7`) and the audit entry (`$8`..`$13`, see `audit_of`) with the detail
+/// of `NewAuditEvent::issued`. Answers the grant's id, or no row when the code was spent meanwhile.
+pub(crate) static EXCHANGE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH started AS ({INSERT_GRANT}, user_id, scopes), \
+        "WITH spent AS (UPDATE auth_codes SET used_at = $5 WHERE digest = $4 AND used_at IS NULL RETURNING digest), \
+         started AS (INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
+         SELECT $1, $2, $3, digest, 1, $5 FROM spent RETURNING id, user_id, scopes), \
          stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
          SELECT $6, id, 1, $5, $7 FROM started), \
          logged AS ({audit}) \
