@@ -1098,7 +1098,7 @@ const CONSUME_CODE: &str = "UPDATE auth_codes SET used_at = $1 WHERE digest = $2
 const INSERT_GRANT: &str = "INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
      VALUES ($1, $2, $3, $4, 1, $5) RETURNING id";
 
-/// An authorization code as spent by `CONSUME_CODE`.
+/// An authorization code as spent by `CONSUME_CODE` (or read unspent by `UNSPENT_CODE`, to be checked first).
 struct SpentCode {
     app_id: i64,
     user_id: i64,
