@@ -131,12 +131,15 @@ impl Direct {
     /// log holds by then, again while a pass is slow (the writes it let through are then many), so that the writes
     /// wait only while the few frames written during the last pass are copied. A pass slower than [`CONGESTED`]
     /// means the disk is busy with something else (other files' write-back): a sync behind the gate would hold every
-    /// write that long, so the gated pass waits for a later cycle, at most [`MAX_DEFERRALS`] times in a row.
+    /// write that long, so the gated pass waits for a later cycle, at most [`MAX_DEFERRALS`] times in a row
+    /// ([`after_pass`] decides).
     pub(crate) async fn checkpoint(self: &Arc<Self>) {
         if !self.written.swap(false, Ordering::Relaxed) {
             return;
         }
-        for _ in 0..PASSIVE_PASSES {
+        let mut pass = 0;
+        loop {
+            pass += 1;
             let started = Instant::now();
             // never waits for anyone; what it leaves, the `RESTART` copies
             if let Ok(Err(error)) = self.checkpoint_now("PRAGMA wal_checkpoint(PASSIVE)").await
@@ -144,13 +147,14 @@ impl Direct {
             {
                 tracing::warn!(%error, "checkpointing the write-ahead log failed");
             }
-            let took = started.elapsed();
-            if took > CONGESTED && self.deferred.fetch_add(1, Ordering::Relaxed) < MAX_DEFERRALS {
-                self.written.store(true, Ordering::Relaxed);
-                return;
-            }
-            if took <= QUICK_PASS {
-                break;
+            match after_pass(started.elapsed(), pass, self.deferred.load(Ordering::Relaxed)) {
+                AfterPass::Another => {}
+                AfterPass::Gate => break,
+                AfterPass::PutOff => {
+                    self.deferred.fetch_add(1, Ordering::Relaxed);
+                    self.written.store(true, Ordering::Relaxed);
+                    return;
+                }
             }
         }
         self.deferred.store(0, Ordering::Relaxed);
@@ -181,6 +185,27 @@ impl Direct {
     }
 }
 
+/// What a checkpoint does after a `PASSIVE` pass.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterPass {
+    /// Another `PASSIVE` pass: this one was slow, so the writes it let through are many.
+    Another,
+    /// The gated `RESTART` pass now.
+    Gate,
+    /// Nothing more this cycle: the disk is busy with something else.
+    PutOff,
+}
+
+/// The next step after the `pass`-th `PASSIVE` pass of a cycle (from 1), which took `took`, when `deferred` cycles in a
+/// row have put their gated pass off. Once those are [`MAX_DEFERRALS`], a congested pass goes to the gate at once:
+/// another pass on that disk would be as slow, and the gated pass must sync on it anyway.
+fn after_pass(took: Duration, pass: usize, deferred: u32) -> AfterPass {
+    if took > CONGESTED {
+        return if deferred < MAX_DEFERRALS { AfterPass::PutOff } else { AfterPass::Gate };
+    }
+    if took <= QUICK_PASS || pass >= PASSIVE_PASSES { AfterPass::Gate } else { AfterPass::Another }
+}
+
 fn busy(error: &rusqlite::Error) -> bool {
     matches!(error.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
@@ -190,4 +215,34 @@ fn busy(error: &rusqlite::Error) -> bool {
 pub(crate) fn numbered<'a>(values: &'a [&'a dyn ToSql]) -> Vec<(&'static str, &'a dyn ToSql)> {
     const NAMES: [&str; 12] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12"];
     NAMES.iter().copied().zip(values.iter().copied()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_quick_pass_goes_to_the_gate() {
+        assert_eq!(after_pass(QUICK_PASS, 1, 0), AfterPass::Gate);
+        assert_eq!(after_pass(MS, 2, 3), AfterPass::Gate);
+    }
+
+    #[test]
+    fn a_slow_pass_is_followed_by_another_up_to_the_limit() {
+        assert_eq!(after_pass(QUICK_PASS + MS, 1, 0), AfterPass::Another);
+        assert_eq!(after_pass(CONGESTED, PASSIVE_PASSES - 1, 0), AfterPass::Another);
+        assert_eq!(after_pass(CONGESTED, PASSIVE_PASSES, 0), AfterPass::Gate);
+    }
+
+    #[test]
+    fn a_congested_pass_puts_the_gate_off_until_the_deferrals_are_used_up() {
+        let congested = CONGESTED + MS;
+        for deferred in 0..MAX_DEFERRALS {
+            assert_eq!(after_pass(congested, 1, deferred), AfterPass::PutOff);
+            assert_eq!(after_pass(congested, PASSIVE_PASSES, deferred), AfterPass::PutOff);
+        }
+        assert_eq!(after_pass(congested, 1, MAX_DEFERRALS), AfterPass::Gate);
+    }
 }
