@@ -205,8 +205,8 @@ pub async fn dispatch(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
     }
     let ctx = Context { state: &state, auth: &auth, input: Input::new(&params), params: &params };
     match run(domain, action, &ctx).await {
-        Ok(Reply::Data(data)) => ok_body(json!({"status": "ok", "data": data})),
-        Ok(Reply::Done) => ok_body(json!({"status": "ok"})),
+        Ok(Reply::Data(data)) => ok_body(&Envelope { status: "ok", data: Some(&data) }),
+        Ok(Reply::Done) => ok_body(&Envelope { status: "ok", data: None }),
         Err(Failure::Api(error)) => envelope_error(error),
         Err(Failure::Internal) => {
             let body = json!({"status": "error", "status_code": 500, "message": "Temporary server error"});
@@ -215,6 +215,15 @@ pub async fn dispatch(State(state): State<Shared>, uri: Uri, headers: HeaderMap,
     }
 }
 
-fn ok_body(body: Value) -> Response {
+/// The success envelope, written straight from the action's data: `json!` would copy the whole answer into
+/// another `Value` first (3 % of `me`'s CPU, more for long lists).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+}
+
+fn ok_body(body: &Envelope<'_>) -> Response {
     (StatusCode::OK, api_headers(), Json(body)).into_response()
 }

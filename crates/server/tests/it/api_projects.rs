@@ -621,3 +621,27 @@ async fn many_projects_list_with_all_their_members() {
     assert_eq!(all.as_array().unwrap().len(), 200);
     assert!(all.as_array().unwrap().iter().all(|p| p["users"].as_array().unwrap().len() == 31));
 }
+
+/// The success envelopes byte for byte, as Worksection writes them: `status` first, then `data` when there is any
+/// (the official clients parse JSON, but logs and tests compare text).
+#[tokio::test]
+async fn success_envelopes_on_the_wire() {
+    let server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    let pid = id(&server.ok(&owner, "post_project", &[("title", "P")]).await);
+    let raw = |action: &'static str, params: Vec<(&'static str, String)>| {
+        let (url, token) = (server.url("/api/oauth2"), owner.clone());
+        async move {
+            let mut form = vec![("action", action.to_owned())];
+            form.extend(params);
+            let response = plain().post(url).bearer_auth(token).form(&form).send().await.unwrap();
+            assert_eq!(response.headers()["content-type"], "application/json");
+            response.text().await.unwrap()
+        }
+    };
+    assert_eq!(raw("close_project", vec![("id_project", pid.clone())]).await, r#"{"status":"ok"}"#);
+    let me = raw("me", vec![]).await;
+    assert!(me.starts_with(r#"{"status":"ok","data":{"id":""#), "{me}");
+    let me: Value = serde_json::from_str(&me).unwrap();
+    assert_eq!(me["data"]["role"], "Owner", "{me}");
+}
