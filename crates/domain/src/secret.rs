@@ -79,9 +79,24 @@ impl SecretHasher {
     }
 }
 
-/// Compares two byte strings in time independent of where they differ.
+/// Compares two byte strings in time independent of where they differ (their lengths are not secret). Eight
+/// bytes at a time: `subtle`'s slice comparison goes a byte at a time, each behind an optimisation barrier, about
+/// 2 ns a byte, which is most of a request's budget for a 1 KB access token.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
+    if a.len() != b.len() {
+        return false;
+    }
+    let (words_a, words_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = words_a.remainder().iter().zip(words_b.remainder()).fold(0u64, |diff, (x, y)| diff | u64::from(x ^ y));
+    let diff = words_a.zip(words_b).fold(tail, |diff, (x, y)| diff | (word(x) ^ word(y)));
+    diff.ct_eq(&0).into()
+}
+
+/// Eight bytes as one word (`bytes` is a chunk of exactly eight).
+fn word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(bytes);
+    u64::from_ne_bytes(word)
 }
 
 #[cfg(test)]
@@ -116,5 +131,23 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn a_difference_anywhere_is_seen() {
+        for len in [0, 1, 7, 8, 9, 16, 63, 1001] {
+            let a: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            assert!(constant_time_eq(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                for bit in [0x01, 0x80] {
+                    let mut b = a.clone();
+                    b[at] ^= bit;
+                    assert!(!constant_time_eq(&a, &b), "{len} {at} {bit}");
+                }
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!constant_time_eq(&a, &longer), "{len}");
+        }
     }
 }

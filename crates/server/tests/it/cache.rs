@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use wsoauth_domain::ManualClock;
 use wsoauth_server::{Running, Settings, spawn};
@@ -96,6 +98,13 @@ async fn tampered_and_expired_tokens_never_pass_from_the_cache() {
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     assert_eq!(me(&server.base, &tampered).await, StatusCode::UNAUTHORIZED);
+    // the remembered signature with other claims: the cache answers only the very token it verified
+    let (signing_input, signature) = access.rsplit_once('.').unwrap();
+    let (header, claims) = signing_input.split_once('.').unwrap();
+    let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert!(claims.contains("\"iat\":"), "{claims}");
+    let other = URL_SAFE_NO_PAD.encode(claims.replacen("\"iat\":", "\"iat\": ", 1));
+    assert_eq!(me(&server.base, &format!("{header}.{other}.{signature}")).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&server.base, &access).await, StatusCode::OK);
     // past its lifetime the remembered claims are not enough
     server.clock.advance(86_400);
