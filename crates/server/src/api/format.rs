@@ -9,6 +9,11 @@ pub fn user_ref(id: i64, email: &str, name: &str) -> Value {
     json!({"id": id.to_string(), "email": email, "name": name})
 }
 
+/// An id as the API writes it: a string (`serialize_with` for typed answers).
+pub fn id_string<S: serde::Serializer>(id: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(id)
+}
+
 /// A person's display name: "First Last", or the email when both are empty.
 pub fn display_name(first: &str, last: &str, email: &str) -> String {
     let name = format!("{} {}", first.trim(), last.trim()).trim().to_owned();

@@ -1,7 +1,7 @@
 //! Members and teams: `me`, `get_users`, `add_user`, `get_user_groups`, `add_user_group`, `subscribe`,
 //! `unsubscribe`.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use wsoauth_storage::{NewMember, Role};
 use wsoauth_types::{ApiErrorCode, Scope};
 
@@ -32,20 +32,30 @@ pub async fn run(action: &str, ctx: &Context<'_>) -> Result<Reply, Failure> {
 async fn me(ctx: &Context<'_>) -> Result<Reply, Failure> {
     let member = &ctx.auth.grant.member;
     let person = &member.person;
-    let mut user = Map::new();
-    user.insert("id".into(), json!(member.user_id.to_string()));
-    user.insert("first_name".into(), json!(person.first_name));
-    user.insert("last_name".into(), json!(person.last_name));
-    user.insert(
-        "name".into(),
-        json!(super::format::display_name(&person.first_name, &person.last_name, &person.email)),
-    );
-    if !member.title.is_empty() {
-        user.insert("title".into(), json!(member.title));
-    }
-    user.insert("role".into(), json!(member.role.display()));
-    user.insert("email".into(), json!(person.email));
-    Ok(Reply::Data(Value::Object(user)))
+    Reply::written(&Me {
+        id: member.user_id,
+        first_name: &person.first_name,
+        last_name: &person.last_name,
+        name: super::format::display_name(&person.first_name, &person.last_name, &person.email),
+        title: &member.title,
+        role: member.role.display(),
+        email: &person.email,
+    })
+}
+
+/// The answer of `me`, in Worksection's key order.
+#[derive(serde::Serialize)]
+struct Me<'a> {
+    /// As a string, like every id of the API.
+    #[serde(serialize_with = "super::format::id_string")]
+    id: i64,
+    first_name: &'a str,
+    last_name: &'a str,
+    name: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    title: &'a str,
+    role: &'static str,
+    email: &'a str,
 }
 
 /// `get_users`: every member of the account.

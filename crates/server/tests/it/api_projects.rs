@@ -642,6 +642,11 @@ async fn success_envelopes_on_the_wire() {
     assert_eq!(raw("close_project", vec![("id_project", pid.clone())]).await, r#"{"status":"ok"}"#);
     let me = raw("me", vec![]).await;
     assert!(me.starts_with(r#"{"status":"ok","data":{"id":""#), "{me}");
+    // the answer's keys in Worksection's order (no title: the owner has none)
+    let at = |key: &str| me.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {me}"));
+    let order: Vec<usize> = ["id", "first_name", "last_name", "name", "role", "email"].map(at).to_vec();
+    assert!(order.is_sorted(), "{me}");
+    assert!(!me.contains("\"title\""), "{me}");
     let me: Value = serde_json::from_str(&me).unwrap();
     assert_eq!(me["data"]["role"], "Owner", "{me}");
 }

@@ -51,4 +51,10 @@ async fn the_demo_seed_fills_an_account_the_api_can_show() {
     assert_eq!(visible[0]["name"], "Northwind onboarding");
     let (status, body) = server.api(&guest, "me").await;
     assert_eq!((status, body["data"]["role"].as_str()), (StatusCode::OK, Some("Guest")));
+    let keys: Vec<&str> = body["data"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["id", "first_name", "last_name", "name", "title", "role", "email"], "{body}");
+    assert_eq!(
+        (body["data"]["name"].as_str(), body["data"]["title"].as_str()),
+        (Some("Dan Weber"), Some("Client contact"))
+    );
 }
