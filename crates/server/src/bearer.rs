@@ -91,7 +91,8 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Authe
 async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
     let now = state.now();
-    let facts = match state.verified.get(token, now) {
+    let key = state.verified.key(token);
+    let facts = match key.as_ref().and_then(|key| state.verified.get(key, now)) {
         Some(facts) => facts,
         None => {
             let mut verified = state.keys().verify(token, &state.public_url, now);
@@ -104,7 +105,9 @@ async fn check(state: &AppState, token: Option<&str>) -> Result<Authenticated, B
                 TokenError::Expired => BearerError::Expired,
                 _ => BearerError::Invalid,
             })?));
-            state.verified.put(token, facts.clone());
+            if let Some(key) = &key {
+                state.verified.put(key, facts.clone());
+            }
             facts
         }
     };
@@ -160,6 +163,19 @@ struct Remembered {
     facts: Arc<TokenFacts>,
 }
 
+/// A presented token and its hash.
+struct TokenKey<'t> {
+    token: &'t str,
+    hash: u64,
+}
+
+impl TokenKey<'_> {
+    /// Whether `entry` remembers this very token (compared in full, in constant time).
+    fn is(&self, entry: &Remembered) -> bool {
+        entry.hash == self.hash && constant_time_eq(entry.token.as_bytes(), self.token.as_bytes())
+    }
+}
+
 /// What a request needs of a verified token's claims.
 #[derive(Debug)]
 struct TokenFacts {
@@ -190,53 +206,44 @@ const VERIFIED_CAPACITY: usize = 100_000;
 
 impl VerifiedTokens {
     pub fn new(enabled: bool, random: &dyn RandomSource) -> VerifiedTokens {
-        let mut seeds = [0u8; 16];
-        random.fill(&mut seeds);
-        let (seed, shared) = seeds.split_at(8);
-        let word = |bytes: &[u8]| bytes.iter().fold(0u64, |word, byte| word << 8 | u64::from(*byte));
+        let (mut seed, mut shared) = ([0u8; 8], [0u8; 8]);
+        random.fill(&mut seed);
+        random.fill(&mut shared);
         VerifiedTokens {
             enabled,
-            seed: word(seed),
-            shared_seed: foldhash::SharedSeed::from_u64(word(shared)),
+            seed: u64::from_le_bytes(seed),
+            shared_seed: foldhash::SharedSeed::from_u64(u64::from_le_bytes(shared)),
             entries: RwLock::new(hashbrown::HashTable::new()),
         }
     }
 
-    fn hash(&self, token: &str) -> u64 {
-        let mut hasher = foldhash::fast::FoldHasher::with_seed(self.seed, &self.shared_seed);
-        hasher.write(token.as_bytes());
-        hasher.finish()
-    }
-
-    /// The facts of `token` if it verified before and is still within its lifetime (`None` when the cache is off).
-    fn get(&self, token: &str, now: i64) -> Option<Arc<TokenFacts>> {
+    /// What `token` is looked up and remembered by (`None` when the cache is off): hashed once per request.
+    fn key<'t>(&self, token: &'t str) -> Option<TokenKey<'t>> {
         if !self.enabled {
             return None;
         }
-        let hash = self.hash(token);
+        let mut hasher = foldhash::fast::FoldHasher::with_seed(self.seed, &self.shared_seed);
+        hasher.write(token.as_bytes());
+        Some(TokenKey { token, hash: hasher.finish() })
+    }
+
+    /// The facts of the token if it verified before and is still within its lifetime.
+    fn get(&self, key: &TokenKey<'_>, now: i64) -> Option<Arc<TokenFacts>> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let found = entries
-            .find(hash, |entry| entry.hash == hash && constant_time_eq(entry.token.as_bytes(), token.as_bytes()))?;
-        let facts = &found.facts;
+        let facts = &entries.find(key.hash, |entry| key.is(entry))?.facts;
         (facts.nbf <= now + crate::jwt::LEEWAY && now < facts.exp).then(|| facts.clone())
     }
 
     /// Remembers a token that just verified.
-    fn put(&self, token: &str, facts: Arc<TokenFacts>) {
-        if !self.enabled {
-            return;
-        }
-        let hash = self.hash(token);
+    fn put(&self, key: &TokenKey<'_>, facts: Arc<TokenFacts>) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= VERIFIED_CAPACITY {
             entries.clear();
         }
-        let same =
-            |entry: &Remembered| entry.hash == hash && constant_time_eq(entry.token.as_bytes(), token.as_bytes());
-        match entries.entry(hash, same, |entry| entry.hash) {
+        match entries.entry(key.hash, |entry| key.is(entry), |entry| entry.hash) {
             hashbrown::hash_table::Entry::Occupied(mut entry) => entry.get_mut().facts = facts,
             hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert(Remembered { token: token.into(), hash, facts });
+                entry.insert(Remembered { token: key.token.into(), hash: key.hash, facts });
             }
         }
     }
