@@ -217,6 +217,20 @@ pub(crate) fn numbered<'a>(values: &'a [&'a dyn ToSql]) -> Vec<(&'static str, &'
     NAMES.iter().copied().zip(values.iter().copied()).collect()
 }
 
+/// Runs `sql` on the database file at `path` once for each set of values bound to its `$1 .. $n` and answers how
+/// often SQLite parsed and planned it again: it does so when a bound value shaped the plan (a `LIMIT` parameter, a
+/// `LIKE` pattern), which the hot statements must not let happen.
+#[cfg(test)]
+pub(crate) fn times_reprepared(path: &std::path::Path, sql: &str, runs: &[&[&dyn ToSql]]) -> i32 {
+    let connection = Connection::open(path).expect("open");
+    let mut statement = connection.prepare(sql).expect("prepare");
+    for values in runs {
+        let mut rows = statement.query(&numbered(values)[..]).expect("query");
+        while rows.next().expect("step").is_some() {}
+    }
+    statement.get_status(rusqlite::StatementStatus::RePrepare)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use crate::db::{DbRow, impl_for_tx, on_db};
 use crate::direct::numbered;
+use sqlx::AssertSqlSafe;
 
 use super::Store;
 use crate::error::StorageError;
@@ -146,19 +147,8 @@ impl Store {
                 return Ok(Vec::new());
             }
             let ids = serde_json::Value::from(account_ids.to_vec()).to_string();
-            let rows = sqlx::query(
-                "SELECT l.id, l.at, l.event, l.account_id, a.name AS account_name, l.person_id, p.email, l.user_id, \
-                 l.client_id, ap.name AS app_name, l.ip, l.detail \
-                 FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id LEFT JOIN people p ON p.id = l.person_id \
-                 LEFT JOIN apps ap ON ap.client_id = l.client_id \
-                 WHERE l.account_id IN (SELECT value FROM json_each($1)) AND ($2 IS NULL OR l.id < $2) \
-                 ORDER BY l.id DESC LIMIT $3",
-            )
-            .bind(ids)
-            .bind(before_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
+            let rows =
+                sqlx::query(AssertSqlSafe(audit_events_sql(limit))).bind(ids).bind(before_id).fetch_all(pool).await?;
             rows.iter().map(audit_from).collect()
         })
     }
@@ -180,6 +170,20 @@ impl Store {
                 .await?)
         })
     }
+}
+
+/// The statement behind `audit_events` (`$1` the account ids as a JSON array, `$2` the id to page before). The
+/// limit is a literal (an integer, never text from a request): SQLite plans a statement whose LIMIT is a parameter
+/// for the value bound at the time, so binding it again would parse and plan the statement anew on every execution.
+fn audit_events_sql(limit: i64) -> String {
+    format!(
+        "SELECT l.id, l.at, l.event, l.account_id, a.name AS account_name, l.person_id, p.email, l.user_id, \
+         l.client_id, ap.name AS app_name, l.ip, l.detail \
+         FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id LEFT JOIN people p ON p.id = l.person_id \
+         LEFT JOIN apps ap ON ap.client_id = l.client_id \
+         WHERE l.account_id IN (SELECT value FROM json_each($1)) AND ($2 IS NULL OR l.id < $2) \
+         ORDER BY l.id DESC LIMIT {limit}"
+    )
 }
 
 fn audit_from(row: &impl DbRow) -> Result<AuditEvent, StorageError> {
@@ -259,5 +263,16 @@ mod tests {
         let left: Vec<i64> =
             store.audit_events(&[acme.id, beta.id], None, 10).await.unwrap().iter().map(|e| e.at).collect();
         assert_eq!(left, [13, 12]);
+    }
+
+    /// The audit page's statement is planned once per connection, whatever it pages from.
+    #[tokio::test]
+    async fn the_audit_page_is_planned_once() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-plan-audit-{}", std::process::id()));
+        let path = dir.join("plan.db");
+        Store::open(&format!("sqlite://{}", path.display())).await.unwrap().close().await;
+        let runs: [&[&dyn rusqlite::ToSql]; 3] = [&[&"[1]", &None::<i64>], &[&"[1,2]", &Some(40)], &[&"[3]", &Some(2)]];
+        assert_eq!(crate::direct::times_reprepared(&path, &audit_events_sql(51), &runs), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -319,6 +319,65 @@ macro_rules! bound {
 bound!(sqlx::Sqlite);
 bound!(sqlx::Postgres);
 
+/// The statement that lists the tasks `query` asks for, after the viewer's `$1`..`$3`.
+fn tasks_sql(query: &TaskQuery<'_>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} \
+         AND {VISIBLE_ANCESTORS}"
+    ));
+    if let Some(project) = query.project_id {
+        sql.push(" AND t.project_id = ").int(project);
+    }
+    if let Some(id) = query.id {
+        sql.push(" AND t.id = ").int(id);
+    }
+    if let Some(above) = query.below {
+        sql.push(" AND (t.parent_id = ").int(above);
+        sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(above).push("))");
+    }
+    if let Some(root) = query.subtree {
+        sql.push(" AND (t.id = ").int(root).push(" OR t.parent_id = ").int(root);
+        sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(root).push("))");
+    }
+    if query.top_level {
+        sql.push(" AND t.parent_id IS NULL");
+    }
+    if let Some(status) = query.status {
+        sql.push(" AND t.status = ").string(status);
+    }
+    if query.skip_archived {
+        sql.push(" AND p.status <> 'archive'");
+    }
+    if let Some(email) = query.author_email {
+        sql.push(" AND pa.email = ").string(email);
+    }
+    match query.executive {
+        None => {}
+        Some(any) if any.eq_ignore_ascii_case("ANY") => {
+            sql.push(" AND t.executive_any = 1");
+        }
+        Some(none) if none.eq_ignore_ascii_case("NOONE") => {
+            sql.push(" AND t.executive_any = 0 AND pe.email IS NULL");
+        }
+        Some(email) => {
+            sql.push(" AND t.executive_any = 0 AND pe.email = ").string(email);
+        }
+    }
+    if let Some(filter) = query.filter {
+        sql.push(" AND ");
+        filter_sql(&mut sql, filter);
+    }
+    sql.push(" ORDER BY t.id");
+    if let Some(limit) = query.limit {
+        // A literal, not a bound value: SQLite plans a statement whose LIMIT is a parameter for the value bound
+        // at the time, so binding it again expires the statement and every execution parsed and planned this
+        // whole text anew (half of `get_tasks`' server CPU).
+        sql.push(&format!(" LIMIT {limit}"));
+    }
+    sql
+}
+
 /// Compiles a `search_tasks` filter into a condition on `t` with bound values (never interpolated).
 fn filter_sql(sql: &mut Sql, expr: &Expr) {
     match expr {
@@ -548,58 +607,8 @@ impl Store {
     /// The tasks the viewer may see that match `query`, oldest first. A task is visible when its project is
     /// (see `VISIBLE_PROJECT`) and neither it nor a task above it is hidden from the viewer.
     pub async fn tasks(&self, viewer: &Viewer, query: &TaskQuery<'_>) -> Result<Vec<TaskRow>, StorageError> {
+        let sql = tasks_sql(query);
         on_db!(self, pool, {
-            let mut sql = Sql::default();
-            sql.push(&format!(
-            "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} \
-             AND {VISIBLE_ANCESTORS}"
-        ));
-            if let Some(project) = query.project_id {
-                sql.push(" AND t.project_id = ").int(project);
-            }
-            if let Some(id) = query.id {
-                sql.push(" AND t.id = ").int(id);
-            }
-            if let Some(above) = query.below {
-                sql.push(" AND (t.parent_id = ").int(above);
-                sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(above).push("))");
-            }
-            if let Some(root) = query.subtree {
-                sql.push(" AND (t.id = ").int(root).push(" OR t.parent_id = ").int(root);
-                sql.push(" OR t.parent_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = ").int(root).push("))");
-            }
-            if query.top_level {
-                sql.push(" AND t.parent_id IS NULL");
-            }
-            if let Some(status) = query.status {
-                sql.push(" AND t.status = ").string(status);
-            }
-            if query.skip_archived {
-                sql.push(" AND p.status <> 'archive'");
-            }
-            if let Some(email) = query.author_email {
-                sql.push(" AND pa.email = ").string(email);
-            }
-            match query.executive {
-                None => {}
-                Some(any) if any.eq_ignore_ascii_case("ANY") => {
-                    sql.push(" AND t.executive_any = 1");
-                }
-                Some(none) if none.eq_ignore_ascii_case("NOONE") => {
-                    sql.push(" AND t.executive_any = 0 AND pe.email IS NULL");
-                }
-                Some(email) => {
-                    sql.push(" AND t.executive_any = 0 AND pe.email = ").string(email);
-                }
-            }
-            if let Some(filter) = query.filter {
-                sql.push(" AND ");
-                filter_sql(&mut sql, filter);
-            }
-            sql.push(" ORDER BY t.id");
-            if let Some(limit) = query.limit {
-                sql.push(" LIMIT ").int(limit);
-            }
             let rows = sql.query(viewer).fetch_all(pool).await?;
             rows.iter().map(task_from).collect()
         })
@@ -870,5 +879,32 @@ impl Store {
             .await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::direct::times_reprepared;
+    use rusqlite::ToSql;
+
+    /// The task list runs on every `get_tasks`: SQLite must plan it once per connection, not on each execution
+    /// (it does when a bound value shapes the plan, as a `LIMIT` parameter did), and the check sees the difference.
+    #[tokio::test]
+    async fn the_task_list_is_planned_once() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-plan-tasks-{}", std::process::id()));
+        let path = dir.join("plan.db");
+        Store::open(&format!("sqlite://{}", path.display())).await.unwrap().close().await;
+        let query = TaskQuery { project_id: Some(1), status: Some("active"), limit: Some(101), ..TaskQuery::default() };
+        let sql = tasks_sql(&query);
+        assert!(sql.text.ends_with(" LIMIT 101"), "{}", sql.text);
+        let runs: [&[&dyn ToSql]; 3] =
+            [&[&1, &1000, &0, &1, &"active"], &[&2, &1001, &1, &7, &"done"], &[&1, &1000, &0, &1, &"active"]];
+        assert_eq!(times_reprepared(&path, &sql.text, &runs), 0);
+
+        let bound_limit = sql.text.replace(" LIMIT 101", " LIMIT $6");
+        let runs: [&[&dyn ToSql]; 2] = [&[&1, &1000, &0, &1, &"active", &101], &[&1, &1000, &0, &2, &"active", &101]];
+        assert!(times_reprepared(&path, &bound_limit, &runs) > 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
