@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::cache::{Caches, Change, through};
 use crate::db::{Backend, Background, DbRow, Pool, impl_for_tx, on_db};
-use crate::direct::{Direct, numbered};
+use crate::direct::{Direct, NUMBERED, numbered};
 use audit::{AuditTx, NewAuditEvent, bind_audit_of, insert_audit_direct};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
@@ -275,6 +275,38 @@ impl Store {
             direct.close();
         }
         on_db!(self, pool, { pool.close().await })
+    }
+
+    /// The rows of `sql` with `values` bound to its `$1 .. $n`, each read by `row`, on this process's own SQLite
+    /// connections on the calling thread (`crate::direct`), where there are: `None` sends the caller to the pool (so
+    /// do more values than `numbered` names, as a long `search_tasks` filter may have).
+    pub(crate) fn read_direct<T>(
+        &self,
+        sql: &str,
+        values: &[&dyn rusqlite::ToSql],
+        mut row: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StorageError>,
+    ) -> Result<Option<Vec<T>>, StorageError> {
+        let Some(direct) = self.direct.as_ref().filter(|_| values.len() <= NUMBERED) else { return Ok(None) };
+        let mut unreadable = None;
+        let rows = direct.read(|connection| {
+            let mut statement = connection.prepare_cached(sql)?;
+            let mut rows = statement.query(&numbered(values)[..])?;
+            let mut read = Vec::new();
+            while let Some(next) = rows.next()? {
+                match row(next) {
+                    Ok(value) => read.push(value),
+                    Err(error) => {
+                        unreadable = Some(error);
+                        break;
+                    }
+                }
+            }
+            Ok(read)
+        })?;
+        match unreadable {
+            Some(error) => Err(error),
+            None => Ok(rows),
+        }
     }
 
     // ---- settings -------------------------------------------------------------------------------------------

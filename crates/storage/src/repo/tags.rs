@@ -355,24 +355,35 @@ impl Store {
         scope: TagScope,
         object_ids: &[i64],
     ) -> Result<HashMap<i64, Vec<(i64, String)>>, StorageError> {
-        on_db!(self, pool, {
-            let mut map: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
-            if object_ids.is_empty() {
-                return Ok(map);
-            }
-            let (table, column) = scope.link();
-            // The ids travel as one JSON array (`json_each`), so any number of them is one statement.
-            let sql = format!(
-                "SELECT x.{column} AS object_id, t.id, t.title FROM {table} x JOIN tags t ON t.id = x.tag_id \
-                 WHERE x.{column} IN (SELECT value FROM json_each($1)) ORDER BY x.{column}, t.group_id, t.id"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids_json(object_ids)).fetch_all(pool).await?;
-            for row in &rows {
-                map.entry(row.col("object_id")?).or_default().push((row.col("id")?, row.col("title")?));
-            }
-            Ok(map)
-        })
+        let mut map: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
+        if object_ids.is_empty() {
+            return Ok(map);
+        }
+        let (table, column) = scope.link();
+        // The ids travel as one JSON array (`json_each`), so any number of them is one statement.
+        let sql = format!(
+            "SELECT x.{column} AS object_id, t.id, t.title FROM {table} x JOIN tags t ON t.id = x.tag_id \
+             WHERE x.{column} IN (SELECT value FROM json_each($1)) ORDER BY x.{column}, t.group_id, t.id"
+        );
+        let ids = ids_json(object_ids);
+        let direct = self.read_direct(&sql, &[&ids], |row| object_tag(row))?;
+        let rows = match direct {
+            Some(rows) => rows,
+            None => on_db!(self, pool, {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(&ids).fetch_all(pool).await?;
+                rows.iter().map(object_tag).collect::<Result<_, _>>()?
+            }),
+        };
+        for (object_id, tag) in rows {
+            map.entry(object_id).or_default().push(tag);
+        }
+        Ok(map)
     }
+}
+
+/// A row of `tag_map`: the object's id, and the tag's id and title.
+fn object_tag(row: &impl DbRow) -> Result<(i64, (i64, String)), StorageError> {
+    Ok((row.col("object_id")?, (row.col("id")?, row.col("title")?)))
 }
 
 /// A list of ids as a JSON array, for `json_each`.
