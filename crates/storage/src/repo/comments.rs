@@ -88,31 +88,41 @@ impl Store {
         task_ids: &[i64],
         per_task: usize,
     ) -> Result<HashMap<i64, Vec<CommentRow>>, StorageError> {
-        on_db!(self, pool, {
-            let mut map: HashMap<i64, Vec<CommentRow>> = HashMap::new();
-            if task_ids.is_empty() || per_task == 0 {
-                return Ok(map);
-            }
-            let sql = format!(
-                "SELECT * FROM (SELECT {COMMENT_COLUMNS}, \
-                 ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.id DESC) \
-                 AS n FROM {COMMENT_JOIN} WHERE c.task_id IN (SELECT value FROM json_each($4)) AND {VISIBLE_PROJECT} \
-                 AND {VISIBLE_TASK} AND {VISIBLE_COMMENT}) AS ranked WHERE n <= $5 ORDER BY task_id, id DESC"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(viewer.account_id)
-                .bind(viewer.user_id)
-                .bind(i64::from(viewer.admin))
-                .bind(ids_json(task_ids))
-                .bind(i64::try_from(per_task).unwrap_or(i64::MAX))
-                .fetch_all(pool)
-                .await?;
-            for row in &rows {
-                let comment = comment_from(row)?;
-                map.entry(comment.task.id).or_default().push(comment);
-            }
-            Ok(map)
-        })
+        let mut map: HashMap<i64, Vec<CommentRow>> = HashMap::new();
+        if task_ids.is_empty() || per_task == 0 {
+            return Ok(map);
+        }
+        let sql = format!(
+            "SELECT * FROM (SELECT {COMMENT_COLUMNS}, \
+             ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.id DESC) \
+             AS n FROM {COMMENT_JOIN} WHERE c.task_id IN (SELECT value FROM json_each($4)) AND {VISIBLE_PROJECT} \
+             AND {VISIBLE_TASK} AND {VISIBLE_COMMENT}) AS ranked WHERE n <= $5 ORDER BY task_id, id DESC"
+        );
+        let ids = ids_json(task_ids);
+        let admin = i64::from(viewer.admin);
+        let per_task = i64::try_from(per_task).unwrap_or(i64::MAX);
+        let direct =
+            self.read_direct(&sql, &[&viewer.account_id, &viewer.user_id, &admin, &ids, &per_task], |row| {
+                comment_from(row)
+            })?;
+        let comments = match direct {
+            Some(comments) => comments,
+            None => on_db!(self, pool, {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(viewer.account_id)
+                    .bind(viewer.user_id)
+                    .bind(admin)
+                    .bind(&ids)
+                    .bind(per_task)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(comment_from).collect::<Result<_, _>>()?
+            }),
+        };
+        for comment in comments {
+            map.entry(comment.task.id).or_default().push(comment);
+        }
+        Ok(map)
     }
 
     /// Stores a comment by `author_id`; `visible_to` (besides the author) makes it hidden from everybody else.

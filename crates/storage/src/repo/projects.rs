@@ -121,6 +121,11 @@ fn ids_json(ids: &[i64]) -> String {
     serde_json::Value::from(ids.to_vec()).to_string()
 }
 
+/// A row of `project_members`: the project's id and the member.
+fn member_of_project(row: &impl DbRow) -> Result<(i64, UserBrief), StorageError> {
+    Ok((row.col("project_id")?, user_brief_from(row)?))
+}
+
 fn brief(row: &impl DbRow, prefix: &str) -> Result<Option<UserBrief>, StorageError> {
     let id: Option<i64> = row.col(format!("{prefix}_id").as_str())?;
     let Some(id) = id else {
@@ -213,19 +218,19 @@ impl Store {
 
     /// The members of each of `project_ids` as (project id, member), by project then user id: one query.
     pub async fn project_members(&self, project_ids: &[i64]) -> Result<Vec<(i64, UserBrief)>, StorageError> {
+        if project_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        const SQL: &str = "SELECT pm.project_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name \
+             FROM project_members pm JOIN users u ON u.id = pm.user_id JOIN people pe ON pe.id = u.person_id \
+             WHERE pm.project_id IN (SELECT value FROM json_each($1)) ORDER BY pm.project_id, u.id";
+        let ids = ids_json(project_ids);
+        if let Some(members) = self.read_direct(SQL, &[&ids], |row| member_of_project(row))? {
+            return Ok(members);
+        }
         on_db!(self, pool, {
-            if project_ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let rows = sqlx::query(
-                "SELECT pm.project_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM project_members pm \
-                 JOIN users u ON u.id = pm.user_id JOIN people pe ON pe.id = u.person_id \
-                 WHERE pm.project_id IN (SELECT value FROM json_each($1)) ORDER BY pm.project_id, u.id",
-            )
-            .bind(ids_json(project_ids))
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(|row| Ok((row.col("project_id")?, user_brief_from(row)?))).collect()
+            let rows = sqlx::query(SQL).bind(&ids).fetch_all(pool).await?;
+            rows.iter().map(member_of_project).collect()
         })
     }
 

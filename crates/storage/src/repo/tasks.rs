@@ -473,6 +473,21 @@ fn user_at(row: &impl DbRow, prefix: &str, id_column: &str) -> Result<Option<Use
     Ok(Some(UserBrief { id, email: text("email")?, first_name: text("first")?, last_name: text("last")? }))
 }
 
+/// A row of `task_subscribers`: the task's id and the subscriber.
+fn subscriber_from(row: &impl DbRow) -> Result<(i64, UserBrief), StorageError> {
+    Ok((row.col("task_id")?, user_brief_from(row)?))
+}
+
+/// A row of `task_links`.
+fn link_from(row: &impl DbRow) -> Result<TaskLink, StorageError> {
+    Ok(TaskLink {
+        task_id: row.col("owner")?,
+        inbound: row.col::<i64>("inbound")? != 0,
+        kind: row.col("kind")?,
+        other: brief_from(row)?,
+    })
+}
+
 fn task_from(row: &impl DbRow) -> Result<TaskRow, StorageError> {
     let executive = if row.col::<i64>("executive_any")? != 0 {
         TaskExecutive::Anyone
@@ -824,62 +839,62 @@ impl Store {
 
     /// The subscribers of each of these tasks, by task then user id: one query.
     pub async fn task_subscribers(&self, task_ids: &[i64]) -> Result<HashMap<i64, Vec<UserBrief>>, StorageError> {
-        on_db!(self, pool, {
-            let mut map: HashMap<i64, Vec<UserBrief>> = HashMap::new();
-            if task_ids.is_empty() {
-                return Ok(map);
-            }
-            let rows = sqlx::query(
-                "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each($1) j \
-                 CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
-                 JOIN people pe ON pe.id = u.person_id WHERE s.task_id = j.value ORDER BY s.task_id, u.id",
-            )
-            .bind(ids_json(task_ids))
-            .fetch_all(pool)
-            .await?;
-            for row in &rows {
-                map.entry(row.col("task_id")?).or_default().push(user_brief_from(row)?);
-            }
-            Ok(map)
-        })
+        let mut map: HashMap<i64, Vec<UserBrief>> = HashMap::new();
+        if task_ids.is_empty() {
+            return Ok(map);
+        }
+        const SQL: &str = "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each($1) j \
+             CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
+             JOIN people pe ON pe.id = u.person_id WHERE s.task_id = j.value ORDER BY s.task_id, u.id";
+        let ids = ids_json(task_ids);
+        let direct = self.read_direct(SQL, &[&ids], |row| subscriber_from(row))?;
+        let rows = match direct {
+            Some(rows) => rows,
+            None => on_db!(self, pool, {
+                let rows = sqlx::query(SQL).bind(&ids).fetch_all(pool).await?;
+                rows.iter().map(subscriber_from).collect::<Result<_, _>>()?
+            }),
+        };
+        for (task_id, user) in rows {
+            map.entry(task_id).or_default().push(user);
+        }
+        Ok(map)
     }
 
     /// The dependencies of each of these tasks on tasks the viewer may see: one query.
     pub async fn task_links(&self, viewer: &Viewer, task_ids: &[i64]) -> Result<Vec<TaskLink>, StorageError> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let other = format!(
+            "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
+             FROM json_each($4) j CROSS JOIN task_relations r CROSS JOIN tasks t \
+             JOIN projects p ON p.id = t.project_id \
+             WHERE {{own}} = j.value AND t.id = {{other}} AND t.account_id = $1 AND {VISIBLE_PROJECT} \
+             AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
+        );
+        let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
+        let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
+        let sql = format!(
+            "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
+             SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
+        );
+        let ids = ids_json(task_ids);
+        let admin = i64::from(viewer.admin);
+        if let Some(links) =
+            self.read_direct(&sql, &[&viewer.account_id, &viewer.user_id, &admin, &ids], |row| link_from(row))?
+        {
+            return Ok(links);
+        }
         on_db!(self, pool, {
-            if task_ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let other = format!(
-                "t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id, t.name, t.status, t.priority \
-                 FROM json_each($4) j CROSS JOIN task_relations r CROSS JOIN tasks t \
-                 JOIN projects p ON p.id = t.project_id \
-                 WHERE {{own}} = j.value AND t.id = {{other}} AND t.account_id = $1 AND {VISIBLE_PROJECT} \
-                 AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
-            );
-            let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
-            let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
-            let sql = format!(
-                "SELECT r.to_task AS owner, 1 AS inbound, r.kind, {inbound} UNION ALL \
-                 SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
-            );
-            let rows = sqlx::query(AssertSqlSafe(sql))
+            let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
                 .bind(viewer.account_id)
                 .bind(viewer.user_id)
-                .bind(i64::from(viewer.admin))
-                .bind(ids_json(task_ids))
+                .bind(admin)
+                .bind(&ids)
                 .fetch_all(pool)
                 .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(TaskLink {
-                        task_id: row.col("owner")?,
-                        inbound: row.col::<i64>("inbound")? != 0,
-                        kind: row.col("kind")?,
-                        other: brief_from(row)?,
-                    })
-                })
-                .collect()
+            rows.iter().map(link_from).collect()
         })
     }
 

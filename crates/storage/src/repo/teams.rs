@@ -160,9 +160,12 @@ impl Store {
 
     /// Every member of an account, by user id.
     pub async fn account_members(&self, account_id: i64) -> Result<Vec<Member>, StorageError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.account_id = $1 ORDER BY u.id");
+        if let Some(members) = self.read_direct(&sql, &[&account_id], |row| member_from(row))? {
+            return Ok(members);
+        }
         on_db!(self, pool, {
-            let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.account_id = $1 ORDER BY u.id");
-            let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).fetch_all(pool).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql.as_str())).bind(account_id).fetch_all(pool).await?;
             rows.iter().map(member_from).collect()
         })
     }
