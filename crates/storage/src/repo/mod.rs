@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::cache::{Caches, Change, through};
 use crate::db::{Backend, Background, DbRow, Pool, impl_for_tx, on_db};
-use crate::direct::{Direct, NUMBERED, numbered};
+use crate::direct::{Direct, NUMBERED, collect_rows, numbered};
 use audit::{AuditTx, NewAuditEvent, bind_audit_of, insert_audit_direct};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
@@ -287,26 +287,12 @@ impl Store {
         mut row: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StorageError>,
     ) -> Result<Option<Vec<T>>, StorageError> {
         let Some(direct) = self.direct.as_ref().filter(|_| values.len() <= NUMBERED) else { return Ok(None) };
-        let mut unreadable = None;
         let rows = direct.read(|connection| {
             let mut statement = connection.prepare_cached(sql)?;
             let mut rows = statement.query(&numbered(values)[..])?;
-            let mut read = Vec::new();
-            while let Some(next) = rows.next()? {
-                match row(next) {
-                    Ok(value) => read.push(value),
-                    Err(error) => {
-                        unreadable = Some(error);
-                        break;
-                    }
-                }
-            }
-            Ok(read)
+            collect_rows(&mut rows, &mut row)
         })?;
-        match unreadable {
-            Some(error) => Err(error),
-            None => Ok(rows),
-        }
+        rows.transpose()
     }
 
     // ---- settings -------------------------------------------------------------------------------------------
