@@ -12,7 +12,8 @@
 //! caller takes the sqlx path, which waits for the lock on sqlx's thread instead of blocking the async runtime.
 //!
 //! Reads ([`Direct::read`]) run the same way on read-only connections of their own, one per thread reading at
-//! the time: a task list read through the pool cost two hand-offs per statement and more per batch of rows.
+//! the time (at most [`MAX_READERS`]): a task list read through the pool cost two hand-offs per statement and more
+//! per batch of rows.
 //!
 //! Nor does it checkpoint the write-ahead log (a checkpoint syncs files): [`Direct::checkpoint`], 25 ms after the last
 //! one if anything was written here, copies the log into the database on a blocking thread with a connection of its
@@ -51,12 +52,19 @@ pub(crate) struct Direct {
     path: String,
 }
 
-/// Read connections: at most as many as threads have read at once, kept until the store closes.
+/// Read connections: as many as threads have read at once, at most [`MAX_READERS`], kept until the store closes.
 #[derive(Default)]
 struct Readers {
     idle: Vec<Connection>,
+    /// Idle or in use.
+    open: usize,
     closed: bool,
 }
+
+/// The most read connections: as many as the pool's (8). Usually no more than the runtime's workers read at once,
+/// but a long read goes on beside them (see [`collect_rows`]); with this many at once, further reads wait for the
+/// pool instead of taking a thread and a page cache each.
+const MAX_READERS: usize = 8;
 
 /// The longest a checkpoint waits for a reader or a writer of another connection; what it could not copy then
 /// it copies next time.
@@ -110,8 +118,8 @@ impl Direct {
     /// Runs `body` on one of this process's read connections, on the calling thread: a read of a few rows then
     /// costs no thread hand-off, where the pool's connections cost two per statement and more per batch of rows
     /// (on the bench machine about half of an API read's CPU). Reads in WAL mode wait for no writer and no
-    /// checkpoint. `None` when nothing was read: the store is closed, or SQLite is busy (another process recovering
-    /// the log or holding the database exclusively); the caller then reads the usual way.
+    /// checkpoint. `None` when nothing was read: the store is closed, [`MAX_READERS`] are in use, or SQLite is busy
+    /// (another process recovering the log or holding the database exclusively); the caller then reads the usual way.
     pub(crate) fn read<T>(
         &self,
         body: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
@@ -121,14 +129,23 @@ impl Direct {
             if readers.closed {
                 return Ok(None);
             }
-            readers.idle.pop()
+            match readers.idle.pop() {
+                Some(connection) => Some(connection),
+                None if readers.open < MAX_READERS => {
+                    readers.open += 1;
+                    None
+                }
+                None => return Ok(None),
+            }
         };
         let connection = match idle {
             Some(connection) => connection,
             None => match self.open_reader() {
                 Ok(connection) => connection,
-                Err(error) if busy(&error) => return Ok(None),
-                Err(error) => return Err(error),
+                Err(error) => {
+                    self.readers.lock().unwrap_or_else(PoisonError::into_inner).open -= 1;
+                    return if busy(&error) { Ok(None) } else { Err(error) };
+                }
             },
         };
         let answer = body(&connection);
@@ -346,8 +363,8 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    /// A read sees what another connection committed just before, reuses its connection, cannot write, and answers
-    /// `None` (the pool reads instead) after `close`.
+    /// A read sees what another connection committed just before, reuses its connection, cannot write, opens at most
+    /// [`MAX_READERS`] connections, and answers `None` (the pool reads instead) beyond them and after `close`.
     #[test]
     fn reads_see_the_last_commit_reuse_their_connection_and_stop_when_closed() {
         let dir = std::env::temp_dir().join(format!("wsoauth-direct-read-{}", std::process::id()));
@@ -365,6 +382,13 @@ mod tests {
         assert_eq!(count(&direct).unwrap(), Some(2));
         assert_eq!(direct.readers.lock().unwrap().idle.len(), 1);
         assert!(direct.read(|c| c.execute("INSERT INTO t VALUES (3)", [])).is_err());
+
+        // reads inside reads each take a connection of their own, up to the limit
+        fn depth(direct: &Direct) -> usize {
+            direct.read(|_| Ok(depth(direct) + 1)).unwrap().unwrap_or(0)
+        }
+        assert_eq!(depth(&direct), MAX_READERS);
+        assert_eq!(direct.readers.lock().unwrap().idle.len(), MAX_READERS);
 
         direct.close();
         assert_eq!(count(&direct).unwrap(), None);

@@ -843,8 +843,8 @@ impl Store {
         if task_ids.is_empty() {
             return Ok(map);
         }
-        const SQL: &str = "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM json_each($1) j \
-             CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
+        const SQL: &str = "SELECT s.task_id, u.id AS user_id, pe.email, pe.first_name, pe.last_name \
+             FROM json_each($1) j CROSS JOIN task_subscribers s JOIN users u ON u.id = s.user_id \
              JOIN people pe ON pe.id = u.person_id WHERE s.task_id = j.value ORDER BY s.task_id, u.id";
         let ids = ids_json(task_ids);
         let direct = self.read_direct(SQL, &[&ids], |row| subscriber_from(row))?;
