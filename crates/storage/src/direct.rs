@@ -267,8 +267,8 @@ impl Direct {
 
 /// Rows a direct read reads in place; for the rest it first lets the runtime hand this worker's other tasks to
 /// another thread ([`tokio::task::block_in_place`]). A list of thousands of rows takes tens of milliseconds to read
-/// (9,000 tasks: about 100 ms with their JSON), and the requests queued on the same worker would wait that long:
-/// `me` beside such lists answered a quarter as often, its p99 twice as long, as when the pool read them.
+/// (9,000 tasks: 110–160 ms with their JSON), and the requests queued on the same worker would wait that long:
+/// `me` beside such lists answered about a quarter as often, its p99 up to twice as long, as when the pool read them.
 const ROWS_IN_PLACE: usize = 50;
 
 /// Every row of `rows`, each read by `row`: the outer error is SQLite's (a busy database answers `None` in
