@@ -161,12 +161,20 @@ impl Store {
         kind: Option<&str>,
         access: Option<&str>,
     ) -> Result<Vec<TagGroupRow>, StorageError> {
+        let sql = format!(
+            "SELECT g.id, g.scope, g.title, g.kind, g.access FROM tag_groups g WHERE {VISIBLE_GROUP} \
+             AND g.scope = $3 AND ($4 IS NULL OR g.kind = $4) AND ($5 IS NULL OR g.access = $5) ORDER BY g.id"
+        );
+        let direct = {
+            let values: [&dyn rusqlite::ToSql; 5] =
+                [&viewer.account_id, &viewer.user_id, &scope.as_str(), &kind, &access];
+            self.read_direct(&sql, &values, |row| group_from(row, "id", "title"))?
+        };
+        if let Some(groups) = direct {
+            return Ok(groups);
+        }
         on_db!(self, pool, {
-            let sql = format!(
-                "SELECT g.id, g.scope, g.title, g.kind, g.access FROM tag_groups g WHERE {VISIBLE_GROUP} \
-                 AND g.scope = $3 AND ($4 IS NULL OR g.kind = $4) AND ($5 IS NULL OR g.access = $5) ORDER BY g.id"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(viewer.account_id)
                 .bind(viewer.user_id)
                 .bind(scope.as_str())
@@ -187,13 +195,21 @@ impl Store {
         kind: Option<&str>,
         access: Option<&str>,
     ) -> Result<Vec<TagRow>, StorageError> {
+        let sql = format!(
+            "SELECT {TAG_COLUMNS} FROM tags t JOIN tag_groups g ON g.id = t.group_id WHERE {VISIBLE_GROUP} \
+             AND g.scope = $3 AND ($4 IS NULL OR g.id = $4) AND ($5 IS NULL OR g.kind = $5) \
+             AND ($6 IS NULL OR g.access = $6) ORDER BY g.id, t.id"
+        );
+        let direct = {
+            let values: [&dyn rusqlite::ToSql; 6] =
+                [&viewer.account_id, &viewer.user_id, &scope.as_str(), &group_id, &kind, &access];
+            self.read_direct(&sql, &values, |row| tag_from(row))?
+        };
+        if let Some(tags) = direct {
+            return Ok(tags);
+        }
         on_db!(self, pool, {
-            let sql = format!(
-                "SELECT {TAG_COLUMNS} FROM tags t JOIN tag_groups g ON g.id = t.group_id WHERE {VISIBLE_GROUP} \
-                 AND g.scope = $3 AND ($4 IS NULL OR g.id = $4) AND ($5 IS NULL OR g.kind = $5) \
-                 AND ($6 IS NULL OR g.access = $6) ORDER BY g.id, t.id"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(viewer.account_id)
                 .bind(viewer.user_id)
                 .bind(scope.as_str())
