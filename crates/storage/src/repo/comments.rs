@@ -47,19 +47,14 @@ impl Store {
              JOIN projects p ON p.id = t.project_id WHERE t.id = $4 AND t.account_id = $1 \
              AND {VISIBLE_PROJECT} AND {VISIBLE_TASK}"
         );
-        let admin = i64::from(viewer.admin);
-        let direct = {
-            let values: [&dyn rusqlite::ToSql; 4] = [&viewer.account_id, &viewer.user_id, &admin, &task_id];
-            self.read_direct(&sql, &values, |row| comment_task_from(row))?
-        };
-        if let Some(rows) = direct {
+        if let Some(rows) = self.read_visible(&sql, viewer, &[&task_id], |row| comment_task_from(row))? {
             return Ok(rows.into_iter().next());
         }
         on_db!(self, pool, {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(viewer.account_id)
                 .bind(viewer.user_id)
-                .bind(admin)
+                .bind(i64::from(viewer.admin))
                 .bind(task_id)
                 .fetch_optional(pool)
                 .await?;
@@ -73,19 +68,14 @@ impl Store {
             "SELECT {COMMENT_COLUMNS} FROM {COMMENT_JOIN} WHERE c.task_id = $4 AND {VISIBLE_PROJECT} \
              AND {VISIBLE_TASK} AND {VISIBLE_COMMENT} ORDER BY c.id DESC"
         );
-        let admin = i64::from(viewer.admin);
-        let direct = {
-            let values: [&dyn rusqlite::ToSql; 4] = [&viewer.account_id, &viewer.user_id, &admin, &task_id];
-            self.read_direct(&sql, &values, |row| comment_from(row))?
-        };
-        if let Some(comments) = direct {
+        if let Some(comments) = self.read_visible(&sql, viewer, &[&task_id], |row| comment_from(row))? {
             return Ok(comments);
         }
         on_db!(self, pool, {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(viewer.account_id)
                 .bind(viewer.user_id)
-                .bind(admin)
+                .bind(i64::from(viewer.admin))
                 .bind(task_id)
                 .fetch_all(pool)
                 .await?;
@@ -112,19 +102,15 @@ impl Store {
              AND {VISIBLE_TASK} AND {VISIBLE_COMMENT}) AS ranked WHERE n <= $5 ORDER BY task_id, id DESC"
         );
         let ids = ids_json(task_ids);
-        let admin = i64::from(viewer.admin);
         let per_task = i64::try_from(per_task).unwrap_or(i64::MAX);
-        let direct =
-            self.read_direct(&sql, &[&viewer.account_id, &viewer.user_id, &admin, &ids, &per_task], |row| {
-                comment_from(row)
-            })?;
+        let direct = self.read_visible(&sql, viewer, &[&ids, &per_task], |row| comment_from(row))?;
         let comments = match direct {
             Some(comments) => comments,
             None => on_db!(self, pool, {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                     .bind(viewer.account_id)
                     .bind(viewer.user_id)
-                    .bind(admin)
+                    .bind(i64::from(viewer.admin))
                     .bind(&ids)
                     .bind(per_task)
                     .fetch_all(pool)

@@ -295,6 +295,20 @@ impl Store {
         rows.transpose()
     }
 
+    /// `read_direct` for a statement of what `viewer` may see: `$1` the account, `$2` the user and `$3` whether
+    /// they are an admin (1 or 0), as the pool's statements bind them, then `more` from `$4`.
+    pub(crate) fn read_visible<'a, T>(
+        &self,
+        sql: &str,
+        viewer: &'a Viewer,
+        more: &[&'a dyn rusqlite::ToSql],
+        row: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StorageError>,
+    ) -> Result<Option<Vec<T>>, StorageError> {
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&viewer.account_id, &viewer.user_id, &viewer.admin];
+        values.extend_from_slice(more);
+        self.read_direct(sql, &values, row)
+    }
+
     // ---- settings -------------------------------------------------------------------------------------------
 
     /// The stored value of `name`, storing `value` first if there is none (first writer wins, on every node).

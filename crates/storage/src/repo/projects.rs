@@ -174,10 +174,7 @@ impl Store {
     /// A project the viewer may see; `None` if it does not exist, is in another account or is not theirs to see.
     pub async fn project(&self, viewer: &Viewer, id: i64) -> Result<Option<ProjectRow>, StorageError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM {PROJECT_JOIN} WHERE {VISIBLE_PROJECT} AND p.id = $4");
-        let admin = i64::from(viewer.admin);
-        if let Some(rows) =
-            self.read_direct(&sql, &[&viewer.account_id, &viewer.user_id, &admin, &id], |row| project_from(row))?
-        {
+        if let Some(rows) = self.read_visible(&sql, viewer, &[&id], |row| project_from(row))? {
             return Ok(rows.into_iter().next());
         }
         on_db!(self, pool, {
@@ -198,10 +195,7 @@ impl Store {
             "SELECT {PROJECT_COLUMNS} FROM {PROJECT_JOIN} WHERE {VISIBLE_PROJECT} AND ($4 IS NULL OR p.status = $4) \
              ORDER BY p.id"
         );
-        let admin = i64::from(viewer.admin);
-        if let Some(rows) =
-            self.read_direct(&sql, &[&viewer.account_id, &viewer.user_id, &admin, &status], |row| project_from(row))?
-        {
+        if let Some(rows) = self.read_visible(&sql, viewer, &[&status], |row| project_from(row))? {
             return Ok(rows);
         }
         on_db!(self, pool, {

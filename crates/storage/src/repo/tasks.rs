@@ -633,10 +633,8 @@ impl Store {
     pub async fn tasks(&self, viewer: &Viewer, query: &TaskQuery<'_>) -> Result<Vec<TaskRow>, StorageError> {
         let sql = tasks_sql(query);
         let direct = {
-            let admin = i64::from(viewer.admin);
-            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&viewer.account_id, &viewer.user_id, &admin];
-            values.extend(sql.args.iter().map(|arg| arg as &dyn rusqlite::ToSql));
-            self.read_direct(&sql.text, &values, |row| task_from(row))?
+            let args: Vec<&dyn rusqlite::ToSql> = sql.args.iter().map(|arg| arg as &dyn rusqlite::ToSql).collect();
+            self.read_visible(&sql.text, viewer, &args, |row| task_from(row))?
         };
         if let Some(rows) = direct {
             return Ok(rows);
@@ -880,17 +878,14 @@ impl Store {
              SELECT r.from_task AS owner, 0 AS inbound, r.kind, {outbound} ORDER BY 1, 2 DESC, 4"
         );
         let ids = ids_json(task_ids);
-        let admin = i64::from(viewer.admin);
-        if let Some(links) =
-            self.read_direct(&sql, &[&viewer.account_id, &viewer.user_id, &admin, &ids], |row| link_from(row))?
-        {
+        if let Some(links) = self.read_visible(&sql, viewer, &[&ids], |row| link_from(row))? {
             return Ok(links);
         }
         on_db!(self, pool, {
             let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
                 .bind(viewer.account_id)
                 .bind(viewer.user_id)
-                .bind(admin)
+                .bind(i64::from(viewer.admin))
                 .bind(&ids)
                 .fetch_all(pool)
                 .await?;
