@@ -3,6 +3,7 @@
 use crate::db::{DbRow, impl_for_tx, on_db};
 use sqlx::AssertSqlSafe;
 
+use super::tags::ids_json;
 use super::{Store, VISIBLE_PROJECT};
 use crate::error::StorageError;
 use crate::model::Viewer;
@@ -116,10 +117,6 @@ const PROJECT_COLUMNS: &str = "p.id, p.account_id, p.name, p.status, p.folder_id
 const PROJECT_JOIN: &str = "projects p LEFT JOIN project_folders f ON f.id = p.folder_id \
      LEFT JOIN users ua ON ua.id = p.author_id LEFT JOIN people pa ON pa.id = ua.person_id \
      LEFT JOIN users um ON um.id = p.manager_id LEFT JOIN people pmg ON pmg.id = um.person_id";
-
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::Value::from(ids.to_vec()).to_string()
-}
 
 /// A row of `project_members`: the project's id and the member.
 fn member_of_project(row: &impl DbRow) -> Result<(i64, UserBrief), StorageError> {

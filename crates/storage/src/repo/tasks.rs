@@ -12,6 +12,7 @@ use wsoauth_domain::dates::date_start_unix;
 use wsoauth_domain::filter::{Condition, DateField, DateOp, Expr, IntField, NameOp};
 
 use super::projects::{UserBrief, user_brief_from};
+use super::tags::ids_json;
 use super::{Store, VISIBLE_PROJECT, VISIBLE_TASK};
 use crate::error::StorageError;
 use crate::model::Viewer;
@@ -456,10 +457,6 @@ fn condition_sql(sql: &mut Sql, condition: &Condition) {
             }
         },
     }
-}
-
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::Value::from(ids.to_vec()).to_string()
 }
 
 fn user_at(row: &impl DbRow, prefix: &str, id_column: &str) -> Result<Option<UserBrief>, StorageError> {
