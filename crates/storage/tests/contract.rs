@@ -511,6 +511,8 @@ async fn sessions_expire_and_end(db: Db) {
     assert!(db.store.session_person(b"idle", 170, 100).await.unwrap().is_some());
     assert!(db.store.session_person(b"idle", 260, 100).await.unwrap().is_some());
     assert!(db.store.session_person(b"idle", 350, 100).await.unwrap().is_some());
+    // marked as seen at most once a minute: this visit leaves the mark at 350
+    assert!(db.store.session_person(b"idle", 405, 100).await.unwrap().is_some());
     assert!(db.store.session_person(b"idle", 451, 100).await.unwrap().is_none());
     db.store.delete_session(b"s").await.unwrap();
     assert!(db.store.session_person(b"s", 150, 1_000_000).await.unwrap().is_none());

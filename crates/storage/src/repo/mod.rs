@@ -370,48 +370,58 @@ impl Store {
     }
 
     pub async fn accounts(&self) -> Result<Vec<Account>, StorageError> {
+        const SQL: &str = "SELECT id, name, slug FROM accounts ORDER BY id";
+        if let Some(accounts) = self.read_direct(SQL, &[], |row| account_from(row))? {
+            return Ok(accounts);
+        }
         on_db!(self, pool, {
-            let rows = sqlx::query("SELECT id, name, slug FROM accounts ORDER BY id").fetch_all(pool).await?;
+            let rows = sqlx::query(SQL).fetch_all(pool).await?;
             rows.iter().map(account_from).collect()
         })
     }
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>, StorageError> {
+        const SQL: &str = "SELECT id, name, slug FROM accounts WHERE id = $1";
+        if let Some(accounts) = self.read_direct(SQL, &[&id], |row| account_from(row))? {
+            return Ok(accounts.into_iter().next());
+        }
         on_db!(self, pool, {
-            let row =
-                sqlx::query("SELECT id, name, slug FROM accounts WHERE id = $1").bind(id).fetch_optional(pool).await?;
+            let row = sqlx::query(SQL).bind(id).fetch_optional(pool).await?;
             row.as_ref().map(account_from).transpose()
         })
     }
 
     pub async fn account_by_slug(&self, slug: &str) -> Result<Option<Account>, StorageError> {
+        const SQL: &str = "SELECT id, name, slug FROM accounts WHERE slug = $1";
+        if let Some(accounts) = self.read_direct(SQL, &[&slug], |row| account_from(row))? {
+            return Ok(accounts.into_iter().next());
+        }
         on_db!(self, pool, {
-            let row = sqlx::query("SELECT id, name, slug FROM accounts WHERE slug = $1")
-                .bind(slug)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(SQL).bind(slug).fetch_optional(pool).await?;
             row.as_ref().map(account_from).transpose()
         })
     }
 
     /// The person with this email (compared case-insensitively; emails are stored lowercased).
     pub async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StorageError> {
+        const SQL: &str = "SELECT id, email, first_name, last_name, password_hash FROM people WHERE email = $1";
+        let email = email.trim().to_lowercase();
+        if let Some(people) = self.read_direct(SQL, &[&email], |row| person_from(row))? {
+            return Ok(people.into_iter().next());
+        }
         on_db!(self, pool, {
-            let row =
-                sqlx::query("SELECT id, email, first_name, last_name, password_hash FROM people WHERE email = $1")
-                    .bind(email.trim().to_lowercase())
-                    .fetch_optional(pool)
-                    .await?;
+            let row = sqlx::query(SQL).bind(email).fetch_optional(pool).await?;
             row.as_ref().map(person_from).transpose()
         })
     }
 
     pub async fn person(&self, id: i64) -> Result<Option<Person>, StorageError> {
+        const SQL: &str = "SELECT id, email, first_name, last_name, password_hash FROM people WHERE id = $1";
+        if let Some(people) = self.read_direct(SQL, &[&id], |row| person_from(row))? {
+            return Ok(people.into_iter().next());
+        }
         on_db!(self, pool, {
-            let row = sqlx::query("SELECT id, email, first_name, last_name, password_hash FROM people WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(SQL).bind(id).fetch_optional(pool).await?;
             row.as_ref().map(person_from).transpose()
         })
     }
@@ -481,17 +491,23 @@ impl Store {
 
     /// Every account membership of a person, oldest first.
     pub async fn memberships(&self, person_id: i64) -> Result<Vec<Member>, StorageError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.person_id = $1 ORDER BY u.id");
+        if let Some(members) = self.read_direct(&sql, &[&person_id], |row| member_from(row))? {
+            return Ok(members);
+        }
         on_db!(self, pool, {
-            let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.person_id = $1 ORDER BY u.id");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(pool).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(pool).await?;
             rows.iter().map(member_from).collect()
         })
     }
 
     pub async fn member(&self, user_id: i64) -> Result<Option<Member>, StorageError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.id = $1");
+        if let Some(members) = self.read_direct(&sql, &[&user_id], |row| member_from(row))? {
+            return Ok(members.into_iter().next());
+        }
         on_db!(self, pool, {
-            let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_JOIN} WHERE u.id = $1");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_optional(pool).await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(user_id).fetch_optional(pool).await?;
             row.as_ref().map(member_from).transpose()
         })
     }
@@ -599,9 +615,12 @@ impl Store {
     }
 
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>, StorageError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+        if let Some(apps) = self.read_direct(&sql, &[&client_id], |row| app_from(row))? {
+            return Ok(apps.into_iter().next());
+        }
         on_db!(self, pool, {
-            let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id).fetch_optional(pool).await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(client_id).fetch_optional(pool).await?;
             row.as_ref().map(app_from).transpose()
         })
     }
@@ -618,9 +637,12 @@ impl Store {
 
     /// The apps of one account, or of every account when `account_id` is `None`.
     pub async fn apps(&self, account_id: Option<i64>) -> Result<Vec<App>, StorageError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE $1 IS NULL OR account_id = $1 ORDER BY id");
+        if let Some(apps) = self.read_direct(&sql, &[&account_id], |row| app_from(row))? {
+            return Ok(apps);
+        }
         on_db!(self, pool, {
-            let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE $1 IS NULL OR account_id = $1 ORDER BY id");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id).fetch_all(pool).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(account_id).fetch_all(pool).await?;
             rows.iter().map(app_from).collect()
         })
     }
@@ -649,29 +671,28 @@ impl Store {
     /// The person signed in with this session, if it has neither expired nor been idle for `idle` seconds.
     /// A session in use is marked as seen (at most once a minute, to spare writes).
     pub async fn session_person(&self, digest: &[u8], now: i64, idle: i64) -> Result<Option<Person>, StorageError> {
-        on_db!(self, pool, {
-            let row = sqlx::query(
-                "SELECT p.id, p.email, p.first_name, p.last_name, p.password_hash FROM sessions s \
-                 JOIN people p ON p.id = s.person_id \
-                 WHERE s.digest = $1 AND s.expires_at > $2 AND COALESCE(s.last_seen_at, s.created_at) > $3",
-            )
-            .bind(digest)
-            .bind(now)
-            .bind(now.saturating_sub(idle))
-            .fetch_optional(pool)
-            .await?;
-            if row.is_some() {
-                sqlx::query(
-                "UPDATE sessions SET last_seen_at = $1 WHERE digest = $2 AND COALESCE(last_seen_at, created_at) < $3",
-            )
-            .bind(now)
-            .bind(digest)
-            .bind(now - 60)
-            .execute(pool)
-            .await?;
-            }
-            row.as_ref().map(person_from).transpose()
-        })
+        const SQL: &str = "SELECT p.id, p.email, p.first_name, p.last_name, p.password_hash, \
+             COALESCE(s.last_seen_at, s.created_at) AS seen_at FROM sessions s JOIN people p ON p.id = s.person_id \
+             WHERE s.digest = $1 AND s.expires_at > $2 AND COALESCE(s.last_seen_at, s.created_at) > $3";
+        const SEEN: &str =
+            "UPDATE sessions SET last_seen_at = $1 WHERE digest = $2 AND COALESCE(last_seen_at, created_at) < $3";
+        let since = now.saturating_sub(idle);
+        let direct = self.read_direct(SQL, &[&digest, &now, &since], |row| seen_person_from(row))?;
+        let found = match direct {
+            Some(rows) => rows.into_iter().next(),
+            None => on_db!(self, pool, {
+                let row = sqlx::query(SQL).bind(digest).bind(now).bind(since).fetch_optional(pool).await?;
+                row.as_ref().map(seen_person_from).transpose()?
+            }),
+        };
+        let Some((person, seen_at)) = found else { return Ok(None) };
+        // a write only when the mark is a minute old: most page views take no write lock
+        if seen_at < now - 60 {
+            on_db!(self, pool, {
+                sqlx::query(SEEN).bind(now).bind(digest).bind(now - 60).execute(pool).await?;
+            });
+        }
+        Ok(Some(person))
     }
 
     pub async fn delete_session(&self, digest: &[u8]) -> Result<(), StorageError> {
@@ -1332,6 +1353,11 @@ fn person_from(row: &impl DbRow) -> Result<Person, StorageError> {
         last_name: row.col("last_name")?,
         password_hash: row.col("password_hash")?,
     })
+}
+
+/// A session's person and when the session was last marked as seen (`seen_at`).
+fn seen_person_from(row: &impl DbRow) -> Result<(Person, i64), StorageError> {
+    Ok((person_from(row)?, row.col("seen_at")?))
 }
 
 fn member_from(row: &impl DbRow) -> Result<Member, StorageError> {

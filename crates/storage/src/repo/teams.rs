@@ -40,6 +40,8 @@ pub struct NewMember {
     pub now: i64,
 }
 
+const TEAM_BY_TITLE: &str = "SELECT id, title, client FROM teams WHERE account_id = $1 AND title = $2";
+
 const FOLDER_SELECT: &str =
     "SELECT f.id, f.title, f.kind, t.client FROM project_folders f LEFT JOIN teams t ON t.id = f.team_id";
 
@@ -61,22 +63,22 @@ fn folder_from(row: &impl DbRow) -> Result<FolderRow, StorageError> {
 impl Store {
     /// The teams of an account, oldest first.
     pub async fn teams(&self, account_id: i64) -> Result<Vec<TeamRow>, StorageError> {
+        const SQL: &str = "SELECT id, title, client FROM teams WHERE account_id = $1 ORDER BY id";
+        if let Some(teams) = self.read_direct(SQL, &[&account_id], |row| team_from(row))? {
+            return Ok(teams);
+        }
         on_db!(self, pool, {
-            let rows = sqlx::query("SELECT id, title, client FROM teams WHERE account_id = $1 ORDER BY id")
-                .bind(account_id)
-                .fetch_all(pool)
-                .await?;
+            let rows = sqlx::query(SQL).bind(account_id).fetch_all(pool).await?;
             rows.iter().map(team_from).collect()
         })
     }
 
     pub async fn team_by_title(&self, account_id: i64, title: &str) -> Result<Option<TeamRow>, StorageError> {
+        if let Some(teams) = self.read_direct(TEAM_BY_TITLE, &[&account_id, &title], |row| team_from(row))? {
+            return Ok(teams.into_iter().next());
+        }
         on_db!(self, pool, {
-            let row = sqlx::query("SELECT id, title, client FROM teams WHERE account_id = $1 AND title = $2")
-                .bind(account_id)
-                .bind(title)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(TEAM_BY_TITLE).bind(account_id).bind(title).fetch_optional(pool).await?;
             row.as_ref().map(team_from).transpose()
         })
     }
@@ -112,11 +114,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            let row = sqlx::query("SELECT id, title, client FROM teams WHERE account_id = $1 AND title = $2")
-                .bind(account_id)
-                .bind(title)
-                .fetch_one(&mut *tx)
-                .await?;
+            let row = sqlx::query(TEAM_BY_TITLE).bind(account_id).bind(title).fetch_one(&mut *tx).await?;
             tx.commit().await?;
             Ok((team_from(&row)?, created.is_some()))
         })
@@ -124,9 +122,12 @@ impl Store {
 
     /// The project folders of an account, by title.
     pub async fn project_folders(&self, account_id: i64) -> Result<Vec<FolderRow>, StorageError> {
+        let sql = format!("{FOLDER_SELECT} WHERE f.account_id = $1 ORDER BY lower(f.title), f.id");
+        if let Some(folders) = self.read_direct(&sql, &[&account_id], |row| folder_from(row))? {
+            return Ok(folders);
+        }
         on_db!(self, pool, {
-            let sql = format!("{FOLDER_SELECT} WHERE f.account_id = $1 ORDER BY lower(f.title), f.id");
-            let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).fetch_all(pool).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql.as_str())).bind(account_id).fetch_all(pool).await?;
             rows.iter().map(folder_from).collect()
         })
     }
@@ -150,12 +151,11 @@ impl Store {
 
     /// The project folder of a team.
     pub async fn team_folder(&self, team_id: i64) -> Result<Option<i64>, StorageError> {
-        on_db!(self, pool, {
-            Ok(sqlx::query_scalar("SELECT id FROM project_folders WHERE team_id = $1 ORDER BY id LIMIT 1")
-                .bind(team_id)
-                .fetch_optional(pool)
-                .await?)
-        })
+        const SQL: &str = "SELECT id FROM project_folders WHERE team_id = $1 ORDER BY id LIMIT 1";
+        if let Some(ids) = self.read_direct(SQL, &[&team_id], |row| Ok(row.col::<i64>("id")?))? {
+            return Ok(ids.into_iter().next());
+        }
+        on_db!(self, pool, { Ok(sqlx::query_scalar(SQL).bind(team_id).fetch_optional(pool).await?) })
     }
 
     /// Every member of an account, by user id.
@@ -176,31 +176,37 @@ impl Store {
         account_id: i64,
         emails: &[String],
     ) -> Result<Vec<UserBrief>, StorageError> {
-        on_db!(self, pool, {
-            if emails.is_empty() {
-                return Ok(Vec::new());
+        // Emails are text, and `json_each` lists are integers on PostgreSQL (see `crate::db`): the emails are bound
+        // one by one, a few hundred per statement.
+        let mut found = Vec::new();
+        for chunk in emails.chunks(500) {
+            let list = (2..chunk.len() + 2).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM users u \
+                 JOIN people pe ON pe.id = u.person_id WHERE u.account_id = $1 AND pe.email IN ({list})"
+            );
+            let direct = {
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&account_id];
+                values.extend(chunk.iter().map(|email| email as &dyn rusqlite::ToSql));
+                self.read_direct(&sql, &values, |row| user_brief_from(row))?
+            };
+            if let Some(rows) = direct {
+                found.extend(rows);
+                continue;
             }
-            // Emails are text, and `json_each` lists are integers on PostgreSQL (see `crate::db`): the emails
-            // are bound one by one, a few hundred per statement.
-            let mut found = Vec::new();
-            for chunk in emails.chunks(500) {
-                let list = (2..chunk.len() + 2).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
-                let sql = format!(
-                    "SELECT u.id AS user_id, pe.email, pe.first_name, pe.last_name FROM users u \
-                     JOIN people pe ON pe.id = u.person_id WHERE u.account_id = $1 AND pe.email IN ({list})"
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
+            on_db!(self, pool, {
+                let mut query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(account_id);
                 for email in chunk {
                     query = query.bind(email);
                 }
                 for row in query.fetch_all(pool).await? {
                     found.push(user_brief_from(&row)?);
                 }
-            }
-            found.sort_by_key(|user| user.id);
-            found.dedup_by_key(|user| user.id);
-            Ok(found)
-        })
+            });
+        }
+        found.sort_by_key(|user| user.id);
+        found.dedup_by_key(|user| user.id);
+        Ok(found)
     }
 
     /// Adds a person (created without a password if new) to an account with a profile; a person who already
