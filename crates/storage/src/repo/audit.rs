@@ -6,6 +6,7 @@ use crate::direct::numbered;
 use sqlx::AssertSqlSafe;
 
 use super::Store;
+use super::tags::ids_json;
 use crate::error::StorageError;
 use crate::model::Grant;
 
@@ -142,13 +143,15 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StorageError> {
+        if account_ids.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, ids) = (audit_events_sql(limit), ids_json(account_ids));
+        if let Some(events) = self.read_direct(&sql, &[&ids, &before_id], |row| audit_from(row))? {
+            return Ok(events);
+        }
         on_db!(self, pool, {
-            if account_ids.is_empty() || limit <= 0 {
-                return Ok(Vec::new());
-            }
-            let ids = serde_json::Value::from(account_ids.to_vec()).to_string();
-            let rows =
-                sqlx::query(AssertSqlSafe(audit_events_sql(limit))).bind(ids).bind(before_id).fetch_all(pool).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql.as_str())).bind(ids).bind(before_id).fetch_all(pool).await?;
             rows.iter().map(audit_from).collect()
         })
     }
@@ -163,12 +166,11 @@ impl Store {
 
     /// The member an authorization code was issued to (for the audit entry of a replayed code).
     pub async fn code_user_id(&self, code_digest: &[u8]) -> Result<Option<i64>, StorageError> {
-        on_db!(self, pool, {
-            Ok(sqlx::query_scalar("SELECT user_id FROM auth_codes WHERE digest = $1")
-                .bind(code_digest)
-                .fetch_optional(pool)
-                .await?)
-        })
+        const SQL: &str = "SELECT user_id FROM auth_codes WHERE digest = $1";
+        if let Some(ids) = self.read_direct(SQL, &[&code_digest], |row| Ok(row.col::<i64>("user_id")?))? {
+            return Ok(ids.into_iter().next());
+        }
+        on_db!(self, pool, { Ok(sqlx::query_scalar(SQL).bind(code_digest).fetch_optional(pool).await?) })
     }
 }
 

@@ -20,13 +20,11 @@ pub struct Connection {
 impl Store {
     /// The scopes a member has approved for an app, if any.
     pub async fn consent(&self, user_id: i64, app_id: i64) -> Result<Option<String>, StorageError> {
-        on_db!(self, pool, {
-            Ok(sqlx::query_scalar("SELECT scopes FROM consents WHERE user_id = $1 AND app_id = $2")
-                .bind(user_id)
-                .bind(app_id)
-                .fetch_optional(pool)
-                .await?)
-        })
+        const SQL: &str = "SELECT scopes FROM consents WHERE user_id = $1 AND app_id = $2";
+        if let Some(scopes) = self.read_direct(SQL, &[&user_id, &app_id], |row| Ok(row.col::<String>("scopes")?))? {
+            return Ok(scopes.into_iter().next());
+        }
+        on_db!(self, pool, { Ok(sqlx::query_scalar(SQL).bind(user_id).bind(app_id).fetch_optional(pool).await?) })
     }
 
     /// Records that a member approved `scopes` (space-separated, already merged with any earlier approval).
@@ -49,28 +47,16 @@ impl Store {
 
     /// Every app a person has approved, in any of their accounts, newest first.
     pub async fn connections(&self, person_id: i64) -> Result<Vec<Connection>, StorageError> {
+        const SQL: &str = "SELECT c.user_id, a.name AS account_name, c.app_id, ap.name AS app_name, ap.client_id, \
+             c.scopes, c.granted_at FROM consents c JOIN users u ON u.id = c.user_id \
+             JOIN accounts a ON a.id = u.account_id JOIN apps ap ON ap.id = c.app_id \
+             WHERE u.person_id = $1 ORDER BY c.granted_at DESC, c.app_id";
+        if let Some(connections) = self.read_direct(SQL, &[&person_id], |row| connection_from(row))? {
+            return Ok(connections);
+        }
         on_db!(self, pool, {
-            let rows = sqlx::query(
-                "SELECT c.user_id, a.name AS account_name, c.app_id, ap.name AS app_name, ap.client_id, c.scopes, \
-                 c.granted_at FROM consents c JOIN users u ON u.id = c.user_id JOIN accounts a ON a.id = u.account_id \
-                 JOIN apps ap ON ap.id = c.app_id WHERE u.person_id = $1 ORDER BY c.granted_at DESC, c.app_id",
-            )
-            .bind(person_id)
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Connection {
-                        user_id: row.col("user_id")?,
-                        account_name: row.col("account_name")?,
-                        app_id: row.col("app_id")?,
-                        app_name: row.col("app_name")?,
-                        client_id: row.col("client_id")?,
-                        scopes: row.col("scopes")?,
-                        granted_at: row.col("granted_at")?,
-                    })
-                })
-                .collect()
+            let rows = sqlx::query(SQL).bind(person_id).fetch_all(pool).await?;
+            rows.iter().map(connection_from).collect()
         })
     }
 
@@ -99,4 +85,16 @@ impl Store {
             Ok(revoked)
         })
     }
+}
+
+fn connection_from(row: &impl DbRow) -> Result<Connection, StorageError> {
+    Ok(Connection {
+        user_id: row.col("user_id")?,
+        account_name: row.col("account_name")?,
+        app_id: row.col("app_id")?,
+        app_name: row.col("app_name")?,
+        client_id: row.col("client_id")?,
+        scopes: row.col("scopes")?,
+        granted_at: row.col("granted_at")?,
+    })
 }

@@ -954,25 +954,19 @@ impl Store {
     /// The grant behind an access token, with the member it acts for; `None` if the grant (or its app or member)
     /// no longer exists.
     pub async fn grant_state(&self, grant_id: i64) -> Result<Option<GrantState>, StorageError> {
+        let sql = format!(
+            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, g.access_used, ap.client_id, \
+             {MEMBER_COLUMNS} \
+             FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
+             JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
+             LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = $1"
+        );
+        if let Some(states) = self.read_direct(&sql, &[&grant_id], |row| grant_state_from(row))? {
+            return Ok(states.into_iter().next());
+        }
         on_db!(self, pool, {
-            let sql = format!(
-                "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, g.access_used, ap.client_id, \
-                 {MEMBER_COLUMNS} \
-                 FROM grants g JOIN apps ap ON ap.id = g.app_id JOIN users u ON u.id = g.user_id \
-                 JOIN accounts a ON a.id = u.account_id JOIN people p ON p.id = u.person_id \
-                 LEFT JOIN teams t ON t.id = u.team_id WHERE g.id = $1"
-            );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(grant_id).fetch_optional(pool).await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            Ok(Some(GrantState {
-                grant: grant_from(&row)?,
-                revoked: row.col::<Option<i64>>("revoked_at")?.is_some(),
-                access_used: row.col("access_used")?,
-                client_id: row.col("client_id")?,
-                member: member_from(&row)?,
-            }))
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(grant_id).fetch_optional(pool).await?;
+            row.as_ref().map(grant_state_from).transpose()
         })
     }
 
@@ -1027,24 +1021,15 @@ impl Store {
 
     /// What a refresh token is now: its grant, whether it is the current one, and when it expires.
     pub async fn refresh_state(&self, digest: &[u8]) -> Result<Option<RefreshState>, StorageError> {
+        const SQL: &str = "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, \
+             r.generation AS token_generation, r.created_at, r.expires_at \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1";
+        if let Some(states) = self.read_direct(SQL, &[&digest], |row| refresh_state_from(row))? {
+            return Ok(states.into_iter().next());
+        }
         on_db!(self, pool, {
-            let row = sqlx::query(
-            "SELECT g.id, g.app_id, g.user_id, g.scopes, g.generation, g.revoked_at, r.generation AS token_generation, \
-             r.created_at, r.expires_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = $1",
-        )
-        .bind(digest)
-        .fetch_optional(pool)
-        .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            Ok(Some(RefreshState {
-                grant: grant_from(&row)?,
-                revoked: row.col::<Option<i64>>("revoked_at")?.is_some(),
-                token_generation: row.col("token_generation")?,
-                issued_at: row.col("created_at")?,
-                expires_at: row.col("expires_at")?,
-            }))
+            let row = sqlx::query(SQL).bind(digest).fetch_optional(pool).await?;
+            row.as_ref().map(refresh_state_from).transpose()
         })
     }
 
@@ -1399,6 +1384,26 @@ fn app_from(row: &impl DbRow) -> Result<App, StorageError> {
         created_at: row.col("created_at")?,
         public: row.col("public")?,
         require_pkce: row.col("require_pkce")?,
+    })
+}
+
+fn grant_state_from(row: &impl DbRow) -> Result<GrantState, StorageError> {
+    Ok(GrantState {
+        grant: grant_from(row)?,
+        revoked: row.col::<Option<i64>>("revoked_at")?.is_some(),
+        access_used: row.col("access_used")?,
+        client_id: row.col("client_id")?,
+        member: member_from(row)?,
+    })
+}
+
+fn refresh_state_from(row: &impl DbRow) -> Result<RefreshState, StorageError> {
+    Ok(RefreshState {
+        grant: grant_from(row)?,
+        revoked: row.col::<Option<i64>>("revoked_at")?.is_some(),
+        token_generation: row.col("token_generation")?,
+        issued_at: row.col("created_at")?,
+        expires_at: row.col("expires_at")?,
     })
 }
 
