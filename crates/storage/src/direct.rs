@@ -357,6 +357,18 @@ pub(crate) fn times_reprepared(path: &std::path::Path, sql: &str, runs: &[&[&dyn
     statement.get_status(rusqlite::StatementStatus::RePrepare)
 }
 
+/// Runs `sql` on the database file at `path` with `values` bound to its `$1 .. $n` and answers how many virtual
+/// machine steps SQLite took: a measure of the rows it visited, which does not depend on the machine.
+#[cfg(test)]
+pub(crate) fn vm_steps(path: &std::path::Path, sql: &str, values: &[&dyn ToSql]) -> i32 {
+    let connection = Connection::open(path).expect("open");
+    let mut statement = connection.prepare(sql).expect("prepare");
+    let mut rows = statement.query(&numbered(values)[..]).expect("query");
+    while rows.next().expect("step").is_some() {}
+    drop(rows);
+    statement.get_status(rusqlite::StatementStatus::VmStep)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
