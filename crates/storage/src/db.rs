@@ -128,9 +128,30 @@ impl DbRow for rusqlite::Row<'_> {
     }
 }
 
+/// A row of a direct read with its statement's column names, read once per statement rather than by rusqlite
+/// on every column of every row (a call into SQLite and a UTF-8 check per name it passes: a sixth of the audit
+/// page's CPU, 51 rows of 12 columns).
+pub(crate) struct NamedRow<'a, 'r> {
+    pub(crate) row: &'a rusqlite::Row<'r>,
+    pub(crate) names: &'a [String],
+}
+
+impl DbRow for NamedRow<'_, '_> {
+    fn col<T: Col>(&self, name: &str) -> Result<T, sqlx::Error> {
+        match self.names.iter().position(|column| column == name) {
+            Some(index) => self.row.get(index).map_err(|error| decode_error(name, error)),
+            None => T::direct(self.row, name),
+        }
+    }
+}
+
 /// A direct row's column: SQLite's own types, so the same decoding as sqlx's SQLite rows.
 fn direct_col<T: rusqlite::types::FromSql>(row: &rusqlite::Row<'_>, name: &str) -> Result<T, sqlx::Error> {
-    row.get(name).map_err(|error| sqlx::Error::ColumnDecode { index: name.to_owned(), source: Box::new(error) })
+    row.get(name).map_err(|error| decode_error(name, error))
+}
+
+fn decode_error(name: &str, error: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::ColumnDecode { index: name.to_owned(), source: Box::new(error) }
 }
 
 /// A Rust type a column can be read as, on both backends.

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::cache::{Caches, Change, through};
-use crate::db::{Backend, Background, DbRow, Pool, impl_for_tx, on_db};
+use crate::db::{Backend, Background, DbRow, NamedRow, Pool, impl_for_tx, on_db};
 use crate::direct::{Direct, NUMBERED, collect_rows, numbered};
 use audit::{AuditTx, NewAuditEvent, bind_audit_of, insert_audit_direct};
 
@@ -284,13 +284,14 @@ impl Store {
         &self,
         sql: &str,
         values: &[&dyn rusqlite::ToSql],
-        mut row: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StorageError>,
+        mut row: impl FnMut(&NamedRow<'_, '_>) -> Result<T, StorageError>,
     ) -> Result<Option<Vec<T>>, StorageError> {
         let Some(direct) = self.direct.as_ref().filter(|_| values.len() <= NUMBERED) else { return Ok(None) };
         let rows = direct.read(|connection| {
             let mut statement = connection.prepare_cached(sql)?;
+            let names: Vec<String> = statement.column_names().into_iter().map(str::to_owned).collect();
             let mut rows = statement.query(&numbered(values)[..])?;
-            collect_rows(&mut rows, &mut row)
+            collect_rows(&mut rows, |next| row(&NamedRow { row: next, names: &names }))
         })?;
         rows.transpose()
     }
@@ -302,7 +303,7 @@ impl Store {
         sql: &str,
         viewer: &'a Viewer,
         more: &[&'a dyn rusqlite::ToSql],
-        row: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StorageError>,
+        row: impl FnMut(&NamedRow<'_, '_>) -> Result<T, StorageError>,
     ) -> Result<Option<Vec<T>>, StorageError> {
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&viewer.account_id, &viewer.user_id, &viewer.admin];
         values.extend_from_slice(more);
