@@ -706,22 +706,43 @@ impl Store {
     // ---- codes and grants -----------------------------------------------------------------------------------
 
     pub async fn insert_code(&self, code: &NewCode) -> Result<(), StorageError> {
+        const SQL: &str = "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, code_challenge, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        // On SQLite's direct connection when its write lock is free, as a code's exchange is (`crate::direct`).
+        if let Some(direct) = &self.direct {
+            let inserted = direct
+                .write(|tx| -> Result<_, StorageError> {
+                    let values: [&dyn rusqlite::ToSql; 8] = [
+                        &code.digest,
+                        &code.app_id,
+                        &code.user_id,
+                        &code.redirect_uri,
+                        &code.scopes,
+                        &code.code_challenge,
+                        &code.now,
+                        &code.expires_at,
+                    ];
+                    tx.prepare_cached(SQL)?.execute(&numbered(&values)[..])?;
+                    Ok(Some(()))
+                })
+                .await?;
+            if inserted.is_some() {
+                return Ok(());
+            }
+        }
         on_db!(self, pool, {
             let _writing = self.write_turn().await;
-            sqlx::query(
-                "INSERT INTO auth_codes (digest, app_id, user_id, redirect_uri, scopes, code_challenge, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&code.digest)
-            .bind(code.app_id)
-            .bind(code.user_id)
-            .bind(&code.redirect_uri)
-            .bind(&code.scopes)
-            .bind(&code.code_challenge)
-            .bind(code.now)
-            .bind(code.expires_at)
-            .execute(pool)
-            .await?;
+            sqlx::query(SQL)
+                .bind(&code.digest)
+                .bind(code.app_id)
+                .bind(code.user_id)
+                .bind(&code.redirect_uri)
+                .bind(&code.scopes)
+                .bind(&code.code_challenge)
+                .bind(code.now)
+                .bind(code.expires_at)
+                .execute(pool)
+                .await?;
             Ok(())
         })
     }
