@@ -1,4 +1,4 @@
-//! SQLite writes on the token path, and the API's hottest reads, without a thread hand-off.
+//! SQLite writes on the token path, and the API's and pages' reads, without a thread hand-off.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: every statement is a message to that thread and an
 //! answer back, two context switches or more, and a refresh (begin, rotation, new token, audit row, commit) made
