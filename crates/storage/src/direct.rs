@@ -343,30 +343,36 @@ const NAMES: [&str; 16] =
 /// How many parameters [`numbered`] names.
 pub(crate) const NUMBERED: usize = NAMES.len();
 
-/// Runs `sql` on the database file at `path` once for each set of values bound to its `$1 .. $n` and answers how
-/// often SQLite parsed and planned it again: it does so when a bound value shaped the plan (a `LIMIT` parameter, a
-/// `LIKE` pattern), which the hot statements must not let happen.
+/// Runs `sql` on the database file at `path` once for each set of values bound to its `$1 .. $n` and answers
+/// SQLite's counter `status` for the statement over those runs.
 #[cfg(test)]
-pub(crate) fn times_reprepared(path: &std::path::Path, sql: &str, runs: &[&[&dyn ToSql]]) -> i32 {
+fn statement_status(
+    path: &std::path::Path,
+    sql: &str,
+    runs: &[&[&dyn ToSql]],
+    status: rusqlite::StatementStatus,
+) -> i32 {
     let connection = Connection::open(path).expect("open");
     let mut statement = connection.prepare(sql).expect("prepare");
     for values in runs {
         let mut rows = statement.query(&numbered(values)[..]).expect("query");
         while rows.next().expect("step").is_some() {}
     }
-    statement.get_status(rusqlite::StatementStatus::RePrepare)
+    statement.get_status(status)
 }
 
-/// Runs `sql` on the database file at `path` with `values` bound to its `$1 .. $n` and answers how many virtual
-/// machine steps SQLite took: a measure of the rows it visited, which does not depend on the machine.
+/// How often SQLite parsed and planned `sql` again over `runs` ([`statement_status`]): it does so when a bound value
+/// shaped the plan (a `LIMIT` parameter, a `LIKE` pattern), which the hot statements must not let happen.
+#[cfg(test)]
+pub(crate) fn times_reprepared(path: &std::path::Path, sql: &str, runs: &[&[&dyn ToSql]]) -> i32 {
+    statement_status(path, sql, runs, rusqlite::StatementStatus::RePrepare)
+}
+
+/// How many virtual machine steps SQLite took to run `sql` once with `values` ([`statement_status`]): a measure of
+/// the rows it visited, which does not depend on the machine.
 #[cfg(test)]
 pub(crate) fn vm_steps(path: &std::path::Path, sql: &str, values: &[&dyn ToSql]) -> i32 {
-    let connection = Connection::open(path).expect("open");
-    let mut statement = connection.prepare(sql).expect("prepare");
-    let mut rows = statement.query(&numbered(values)[..]).expect("query");
-    while rows.next().expect("step").is_some() {}
-    drop(rows);
-    statement.get_status(rusqlite::StatementStatus::VmStep)
+    statement_status(path, sql, &[values], rusqlite::StatementStatus::VmStep)
 }
 
 #[cfg(test)]
