@@ -171,10 +171,13 @@ impl Store {
         Ok(events)
     }
 
-    /// Deletes events recorded before `before`; returns how many.
+    /// Deletes the events recorded before `before` that precede, in the order they were recorded, the first event
+    /// to keep; returns how many. It reads the log from its oldest event to that one, so its cost is what it
+    /// deletes, without an index on the time. An event stamped earlier than one recorded before it (a clock set
+    /// back, or another node's clock behind) waits for a later purge, by at most that difference.
     pub async fn purge_audit(&self, before: i64) -> Result<u64, StorageError> {
         on_db!(self, pool, {
-            let done = sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(before).execute(pool).await?;
+            let done = sqlx::query(PURGE_AUDIT).bind(before).execute(pool).await?;
             Ok(done.rows_affected())
         })
     }
@@ -188,6 +191,10 @@ impl Store {
         on_db!(self, pool, { Ok(sqlx::query_scalar(SQL).bind(code_digest).fetch_optional(pool).await?) })
     }
 }
+
+/// The statement behind `purge_audit` (`$1` the oldest time to keep).
+const PURGE_AUDIT: &str = "DELETE FROM audit_log WHERE id < COALESCE(\
+     (SELECT id FROM audit_log WHERE at >= $1 ORDER BY id LIMIT 1), 9223372036854775807)";
 
 /// The statement behind `audit_events` (`$1` an account, `$2` the id to page before): it reads the account's index
 /// backwards from `$2` and stops after `limit` events, whatever the log holds. The limit is a literal (an integer,
@@ -281,6 +288,43 @@ mod tests {
         let left: Vec<i64> =
             store.audit_events(&[acme.id, beta.id], None, 10).await.unwrap().iter().map(|e| e.at).collect();
         assert_eq!(left, [13, 12]);
+    }
+
+    /// An event stamped earlier than one recorded before it (a clock set back) stays until every event recorded
+    /// before it is purged; nothing newer than the cutoff is ever deleted.
+    #[tokio::test]
+    async fn a_purge_stops_at_the_first_event_to_keep() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        for at in [10, 20, 5, 30] {
+            store.record_audit(&event(at, "sign_in", None)).await.unwrap();
+        }
+        assert_eq!(store.purge_audit(15).await.unwrap(), 1);
+        assert_eq!(store.purge_audit(25).await.unwrap(), 2);
+        assert_eq!(store.purge_audit(25).await.unwrap(), 0);
+        assert_eq!(store.purge_audit(31).await.unwrap(), 1);
+    }
+
+    /// The purge reads the log from its oldest event to the first one to keep, with no index on the time: with
+    /// nothing to delete it costs as much with 3,000 events as with 300.
+    #[tokio::test]
+    async fn a_purge_reads_only_what_it_deletes() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-audit-purge-{}", std::process::id()));
+        let path = dir.join("purge.db");
+        Store::open(&format!("sqlite://{}", path.display())).await.unwrap().close().await;
+        let add = |events: i64| {
+            let connection = rusqlite::Connection::open(&path).unwrap();
+            let mut insert =
+                connection.prepare("INSERT INTO audit_log (at, event) VALUES (?1, 'token_refreshed')").unwrap();
+            for at in 1_000..1_000 + events {
+                insert.execute([at]).unwrap();
+            }
+        };
+        let steps = || crate::direct::vm_steps(&path, PURGE_AUDIT, &[&500]);
+        add(300);
+        let few = steps();
+        add(2_700);
+        assert_eq!(steps(), few);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The audit page's statement is planned once per connection, whatever it pages from.
