@@ -44,7 +44,18 @@ pub fn random_token(random: &dyn RandomSource, bytes: usize) -> String {
 pub fn random_hex(random: &dyn RandomSource, bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     random.fill(&mut raw);
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&raw)
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// Keyed BLAKE2b-256 of high-entropy secrets (codes, tokens, session ids, client secrets): fast enough for the
@@ -119,6 +130,8 @@ mod tests {
         assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(random_token(&Counting, 3), "AAEC");
         assert_eq!(random_hex(&Counting, 2), "0001");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use wsoauth_domain::secret::hex;
 use wsoauth_storage::{CodeExchange, ExchangeError, Grant, NewRefresh, RefreshError, Rotation};
 use wsoauth_types::{OAuthError, TokenResponse};
 
@@ -153,8 +154,7 @@ async fn issue(
 /// grace window the same token can be answered again; without the nonce (kept in the database) nobody can
 /// compute it from a stolen old token.
 fn next_refresh_token(state: &AppState, presented: &str, nonce: &[u8]) -> String {
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let digest = state.digest("refresh-rotation", &format!("{nonce}.{presented}"));
+    let digest = state.digest("refresh-rotation", &format!("{}.{presented}", hex(nonce)));
     URL_SAFE_NO_PAD.encode(digest)
 }
 
@@ -221,7 +221,7 @@ async fn tokens(
         exp: issued_at + state.settings.access_token_ttl,
         iat: issued_at,
         nbf: issued_at,
-        jti: state.digest("access-jti", &refresh_token)[..20].iter().map(|b| format!("{b:02x}")).collect(),
+        jti: hex(&state.digest("access-jti", &refresh_token)[..20]),
         scope: grant.scopes.clone(),
         client_id: client_id.to_owned(),
         gid: grant.id,
