@@ -5,7 +5,8 @@
 //! five of them. Measured on the 2-core bench machine, those hand-offs were a third of a refresh's CPU, more than
 //! the RS256 signature. Here the hottest writes run on one connection this process owns, synchronously on the
 //! calling thread, as one `BEGIN IMMEDIATE ... COMMIT` with prepared statements kept between calls: the same SQL
-//! text as the sqlx path, a few tens of microseconds in all.
+//! text as the sqlx path, a few tens of microseconds in all. Refresh-token rotations ready at the same moment share
+//! one such transaction ([`Direct::write_together`], [`crate::together`]).
 //!
 //! The connection never waits for SQLite's write lock: its busy timeout is zero, so a write that finds the lock
 //! taken (a page's write on the pool, the admin CLI, another process) answers `None` at once and the
@@ -34,6 +35,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 
+use crate::together::WriteQueue;
+
 /// The direct connection.
 pub(crate) struct Direct {
     /// `None` once the store is closed.
@@ -42,6 +45,8 @@ pub(crate) struct Direct {
     checkpointer: Mutex<Option<Connection>>,
     /// Shared by direct writes, taken alone by a checkpoint.
     gate: tokio::sync::RwLock<()>,
+    /// Writes waiting to be committed together ([`Direct::write_together`]).
+    together: WriteQueue,
     /// Set by every commit here, cleared by a checkpoint.
     written: AtomicBool,
     /// Gated passes put off in a row for a busy disk (only the checkpoint task writes it).
@@ -108,6 +113,7 @@ impl Direct {
             connection: Mutex::new(Some(connection)),
             checkpointer: Mutex::new(Some(checkpointer)),
             gate: tokio::sync::RwLock::new(()),
+            together: WriteQueue::default(),
             written: AtomicBool::new(false),
             deferred: AtomicU32::new(0),
             readers: Mutex::default(),
@@ -194,6 +200,31 @@ impl Direct {
         tx.commit()?;
         self.written.store(true, Ordering::Relaxed);
         Ok(Some(value))
+    }
+
+    /// Like [`Direct::write`], but committed in one transaction with the other such writes ready at the time
+    /// (group commit, [`crate::together`]): the write is queued, the task lets the others ready on its thread run up
+    /// to their own writes, then whichever comes first to the connection runs all that is queued. `body` must write
+    /// nothing before it decides to answer `None`; when it fails, its caller gets the error and the others of its
+    /// batch `None` (they then write the usual way).
+    pub(crate) async fn write_together<T, E>(
+        &self,
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Option<T>, E> + Send + 'static,
+    ) -> Result<Option<T>, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let waiting = self.together.push(body);
+        tokio::task::yield_now().await;
+        let _open = self.gate.read().await;
+        let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        // closed: the pool (closed too) answers
+        let Some(connection) = connection.as_mut() else { return Ok(None) };
+        if waiting.queued() && self.together.run(connection) {
+            self.written.store(true, Ordering::Relaxed);
+        }
+        waiting.answer()
     }
 
     /// Closes the connections (after any write in progress); later reads and writes answer `None`.
@@ -326,7 +357,7 @@ fn after_pass(took: Duration, pass: usize, deferred: u32) -> AfterPass {
     if took <= QUICK_PASS || pass >= PASSIVE_PASSES { AfterPass::Gate } else { AfterPass::Another }
 }
 
-fn busy(error: &rusqlite::Error) -> bool {
+pub(crate) fn busy(error: &rusqlite::Error) -> bool {
     matches!(error.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
 
@@ -410,6 +441,40 @@ mod tests {
 
         direct.close();
         assert_eq!(count(&direct).unwrap(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writes ready at the same moment on a worker are committed in one transaction: eight one-row inserts write the
+    /// table's page to the write-ahead log once, where eight awaited one after another write it eight times.
+    #[tokio::test]
+    async fn writes_ready_together_are_committed_together() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-direct-together-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("together.db");
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);").unwrap();
+        let direct = Arc::new(Direct::open(path.to_str().unwrap()).unwrap());
+        let insert = |direct: &Arc<Direct>, v: i64| {
+            let direct = Arc::clone(direct);
+            async move {
+                let inserted = direct.write_together(move |tx| tx.execute("INSERT INTO t VALUES (?1)", [v]).map(Some));
+                inserted.await.unwrap()
+            }
+        };
+        let truncate = || setup.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        let frames = || (std::fs::metadata(format!("{}-wal", path.display())).unwrap().len() - 32) / (24 + 4096);
+        truncate();
+        let tasks: Vec<_> = (0..8).map(|v| tokio::spawn(insert(&direct, v))).collect();
+        for task in tasks {
+            assert!(task.await.unwrap().is_some());
+        }
+        assert_eq!(frames(), 1);
+        truncate();
+        for v in 0..8 {
+            assert!(insert(&direct, v).await.is_some());
+        }
+        assert_eq!(frames(), 8);
+        direct.close();
         let _ = std::fs::remove_dir_all(&dir);
     }
 

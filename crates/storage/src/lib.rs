@@ -11,6 +11,7 @@ mod migrate;
 mod model;
 mod repo;
 mod scratch;
+mod together;
 
 pub use error::{ExchangeError, RefreshError, StorageError};
 pub use model::*;

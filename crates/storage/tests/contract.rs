@@ -74,6 +74,7 @@ contract!(
     code_checks_burn_the_code,
     rotation_moves_the_generation_once,
     concurrent_rotations_have_one_winner,
+    concurrent_rotations_of_many_grants_all_win,
     concurrent_exchanges_of_one_code_have_one_winner,
     deleting_an_app_ends_its_grants,
     sessions_expire_and_end,
@@ -460,6 +461,44 @@ async fn concurrent_rotations_have_one_winner(db: Db) {
     }
     assert_eq!(wins, 1);
     assert_eq!(rotations_audited(&db.store).await.len(), 1);
+}
+
+/// Rotations of different grants at the same moment (committed together on SQLite's direct connection) all win,
+/// each once, with their new tokens and audit entries stored; a second presentation of one of the tokens among them
+/// loses.
+async fn concurrent_rotations_of_many_grants_all_win(db: Db) {
+    let (user, app) = fixture(&db.store).await;
+    for i in 0..12u8 {
+        db.store.insert_code(&code(&[b'c', i], app, user, 100)).await.unwrap();
+        let code = [b'c', i];
+        let exchange = presented(&code, app, "https://a/cb", None, 100);
+        db.store.exchange_code(&exchange, &refresh(&[b'r', i], 1_000), &issue_audit()).await.unwrap();
+    }
+    let rotate = |token: Vec<u8>, next: Vec<u8>, now: i64| {
+        let store = db.store.clone();
+        tokio::spawn(async move {
+            store.rotate_refresh(&token, app, now, b"nonce", &refresh(&next, 2_000), &rotation_audit()).await
+        })
+    };
+    let mut tasks: Vec<_> = (0..12u8).map(|i| rotate(vec![b'r', i], vec![b'n', i], 200)).collect();
+    // (the same next token: whichever of the two wins stores it)
+    tasks.push(rotate(b"r\x05".to_vec(), b"n\x05".to_vec(), 200));
+    let (mut generations, mut refused) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(grant) => generations.push(grant.generation),
+            Err(RefreshError::Rotated(_)) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((generations, refused), (vec![2; 12], 1));
+    assert_eq!(rotations_audited(&db.store).await.len(), 12);
+    // the new tokens were stored
+    for i in 0..12u8 {
+        let next = refresh(&[b'm', i], 3_000);
+        let grant = db.store.rotate_refresh(&[b'n', i], app, 300, b"nonce", &next, &rotation_audit()).await.unwrap();
+        assert_eq!(grant.generation, 3);
+    }
 }
 
 async fn concurrent_exchanges_of_one_code_have_one_winner(db: Db) {

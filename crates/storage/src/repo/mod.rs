@@ -868,17 +868,20 @@ impl Store {
         audit: &NewAuditEvent,
     ) -> Result<Grant, RefreshError> {
         // The usual case on SQLite: on the calling thread (see `crate::direct` for why it does not queue for the
-        // writers' turn). A refusal, which needs telling why, and a write lock held elsewhere go the way below.
+        // writers' turn), committed with the other rotations ready at the time (`crate::together`). A refusal, which
+        // needs telling why, and a write lock held elsewhere go the way below.
         if let Some(direct) = &self.direct {
+            let (refresh_digest, nonce, next, audit) =
+                (refresh_digest.to_vec(), nonce.to_vec(), next.clone(), audit.clone());
             let committed = direct
-                .write(|tx| -> Result<_, StorageError> {
+                .write_together(move |tx| -> Result<_, StorageError> {
                     let values: [&dyn rusqlite::ToSql; 4] = [&refresh_digest, &now, &app_id, &nonce];
                     let mut bump = tx.prepare_cached(ROTATE)?;
                     let mut rows = bump.query(&numbered(&values)[..])?;
                     let Some(row) = rows.next()? else { return Ok(None) };
                     let grant = grant_from(row)?;
                     drop(rows);
-                    insert_refresh_direct(tx, grant.id, grant.generation, now, next)?;
+                    insert_refresh_direct(tx, grant.id, grant.generation, now, &next)?;
                     insert_audit_direct(tx, &audit.rotated(&grant))?;
                     Ok(Some(grant))
                 })
