@@ -1,0 +1,277 @@
+//! PostgreSQL group commit for refresh-token rotations: the rotations that arrive while one batch is in flight go
+//! together in the next, as one statement and one round trip (`ROTATE_MANY`), what `crate::together` does for
+//! SQLite. Each rotation alone cost a round trip and a commit of its own, and the server's side of a round trip (the
+//! statement's encoding, the socket, the wake-ups) was most of what a refresh cost beside its signature.
+//!
+//! A rotation is queued; when no task leads the batches, one is spawned: it takes everything queued, runs it, answers
+//! each rotation, and goes on while more arrived meanwhile. The batches run in that task, so a request dropped while
+//! waiting (its client went away) cancels nothing but its own answer.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+use super::audit::NewAuditEvent;
+use crate::db::DbRow;
+use crate::error::StorageError;
+use crate::model::{Grant, NewRefresh};
+
+/// One rotation: `ROTATE`'s parameters, the next refresh token and the audit entry.
+pub(crate) struct Rotation {
+    pub(crate) digest: Vec<u8>,
+    pub(crate) app_id: i64,
+    pub(crate) now: i64,
+    pub(crate) nonce: Vec<u8>,
+    pub(crate) next: NewRefresh,
+    pub(crate) audit: NewAuditEvent,
+}
+
+/// What became of a queued rotation.
+pub(crate) enum Rotated {
+    /// Rotated: the grant at its new generation.
+    Won(Grant),
+    /// Not rotated (a second presentation, an expired, revoked or unknown token, another app's): the caller reads
+    /// why.
+    Refused,
+    /// The batch failed (its error is logged): the caller rotates on its own.
+    Failed,
+}
+
+/// The rotations waiting for the next batch.
+#[derive(Default)]
+pub(crate) struct Rotations {
+    queue: Mutex<Queue>,
+}
+
+impl std::fmt::Debug for Rotations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rotations")
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<(Rotation, oneshot::Sender<Rotated>)>,
+    /// A task leads a batch (or is about to).
+    led: bool,
+}
+
+impl Rotations {
+    /// Rotates with the others queued beside it, in one statement.
+    pub(crate) async fn rotate(self: &Arc<Self>, pool: &PgPool, rotation: Rotation) -> Rotated {
+        let (answer, answered) = oneshot::channel();
+        let lead = {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.waiting.push((rotation, answer));
+            !std::mem::replace(&mut queue.led, true)
+        };
+        if lead {
+            tokio::spawn(Lead { rotations: Arc::clone(self), pool: pool.clone(), done: false }.run());
+        }
+        answered.await.unwrap_or(Rotated::Failed)
+    }
+}
+
+/// The task leading the batches while rotations are queued. Dropped before it is done (a panic, or a runtime shutting
+/// down), it answers the waiting ones `Failed` (they rotate on their own), so that none waits for a lead that never
+/// comes.
+struct Lead {
+    rotations: Arc<Rotations>,
+    pool: PgPool,
+    done: bool,
+}
+
+impl Lead {
+    /// Runs what is queued as one batch and answers each rotation, again while more was queued meanwhile.
+    async fn run(mut self) {
+        loop {
+            let batch =
+                std::mem::take(&mut self.rotations.queue.lock().unwrap_or_else(PoisonError::into_inner).waiting);
+            run_batch(&self.pool, batch).await;
+            let mut queue = self.rotations.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.waiting.is_empty() {
+                queue.led = false;
+                break;
+            }
+        }
+        self.done = true;
+    }
+}
+
+/// Runs `batch` as one statement and answers each of its rotations.
+async fn run_batch(pool: &PgPool, batch: Vec<(Rotation, oneshot::Sender<Rotated>)>) {
+    let (rotations, answers): (Vec<Rotation>, Vec<_>) = batch.into_iter().unzip();
+    let mut won: Vec<Option<Grant>> = std::iter::repeat_with(|| None).take(rotations.len()).collect();
+    let failed = match rotate_many(pool, &rotations).await {
+        Ok(rows) => {
+            for (index, grant) in rows {
+                if let Some(slot) = won.get_mut(index) {
+                    *slot = Some(grant);
+                }
+            }
+            false
+        }
+        Err(error) => {
+            tracing::warn!(%error, rotations = rotations.len(), "a batch of refresh-token rotations failed");
+            true
+        }
+    };
+    for (answer, grant) in answers.into_iter().zip(won) {
+        let _ = answer.send(match (failed, grant) {
+            (true, _) => Rotated::Failed,
+            (false, Some(grant)) => Rotated::Won(grant),
+            (false, None) => Rotated::Refused,
+        });
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut queue = self.rotations.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.led = false;
+        for (_, answer) in queue.waiting.drain(..) {
+            let _ = answer.send(Rotated::Failed);
+        }
+    }
+}
+
+/// Runs `rotations` as one statement; answers the index of each that won, with its grant.
+async fn rotate_many(pool: &PgPool, rotations: &[Rotation]) -> Result<Vec<(usize, Grant)>, StorageError> {
+    let column = |f: fn(&Rotation) -> i64| rotations.iter().map(f).collect::<Vec<i64>>();
+    let texts = |f: fn(&Rotation) -> Option<String>| rotations.iter().map(f).collect::<Vec<Option<String>>>();
+    let ids = |f: fn(&Rotation) -> Option<i64>| rotations.iter().map(f).collect::<Vec<Option<i64>>>();
+    let rows = sqlx::query(ROTATE_MANY.as_str())
+        .bind(rotations.iter().map(|r| r.digest.clone()).collect::<Vec<Vec<u8>>>())
+        .bind(column(|r| r.now))
+        .bind(column(|r| r.app_id))
+        .bind(rotations.iter().map(|r| r.nonce.clone()).collect::<Vec<Vec<u8>>>())
+        .bind(rotations.iter().map(|r| r.next.digest.clone()).collect::<Vec<Vec<u8>>>())
+        .bind(column(|r| r.next.expires_at))
+        .bind(column(|r| r.audit.at))
+        .bind(rotations.iter().map(|r| r.audit.event.clone()).collect::<Vec<String>>())
+        .bind(ids(|r| r.audit.account_id))
+        .bind(ids(|r| r.audit.person_id))
+        .bind(texts(|r| r.audit.client_id.clone()))
+        .bind(texts(|r| r.audit.ip.clone()))
+        .fetch_all(pool)
+        .await?;
+    let mut won = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let ordinal: i64 = row.col("ord")?;
+        won.push((usize::try_from(ordinal - 1).unwrap_or(usize::MAX), super::grant_from(row)?));
+    }
+    Ok(won)
+}
+
+/// `ROTATE_IN_ONE` for many rotations, their parameters as arrays (`$1`..`$6`: the presented token's digest, the
+/// time, the app, the nonce, the next token's digest and expiry; `$7`..`$12`: the audit entry's time, event,
+/// account, person, client id and IP). Answers a row for each rotation that won, with its ordinal (from 1). Two
+/// rotations of one grant in a batch: one wins, as in two statements.
+pub(crate) static ROTATE_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH input AS (SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], \
+         $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[], $11::text[], $12::text[]) WITH ORDINALITY \
+         AS i(digest, now, app_id, nonce, next_digest, next_expires, at, event, account, person, client, ip, ord)), \
+         bumped AS (UPDATE grants g SET generation = g.generation + 1, rotation_nonce = i.nonce, \
+         rotated_at = i.now, access_used = 0 \
+         FROM input i JOIN refresh_tokens r ON r.digest = i.digest \
+         WHERE g.id = r.grant_id AND g.generation = r.generation AND r.expires_at > i.now \
+         AND g.app_id = i.app_id AND g.revoked_at IS NULL \
+         RETURNING g.id, g.app_id, g.user_id, g.scopes, g.generation, i.ord, i.now, i.next_digest, i.next_expires, \
+         i.at, i.event, i.account, i.person, i.client, i.ip), \
+         stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
+         SELECT next_digest, id, generation, now, next_expires FROM bumped), \
+         told AS (SELECT pg_notify('{channel}', id::text) FROM bumped), \
+         logged AS (INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
+         SELECT b.at, b.event, COALESCE(b.account, u.account_id), COALESCE(b.person, u.person_id), b.user_id, \
+         b.client, b.ip, 'grant ' || b.id || ', generation ' || b.generation \
+         FROM bumped b LEFT JOIN users u ON u.id = b.user_id) \
+         SELECT b.ord, b.id, b.app_id, b.user_id, b.scopes, b.generation, (SELECT count(*) FROM told) AS told \
+         FROM bumped b",
+        channel = crate::cache::CHANNEL,
+    )
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Pool;
+    use crate::model::{AppFields, CodeExchange, NewCode, Role};
+    use crate::repo::Store;
+
+    /// `ROTATE_MANY` rotates each grant once, answers each winner by its place in the batch, and stores the new
+    /// tokens and the audit entries (on PostgreSQL, when `WSOAUTH_TEST_POSTGRES_URL` names a server).
+    #[tokio::test]
+    async fn one_statement_rotates_many_and_answers_each_by_its_place() {
+        let Ok(base) = std::env::var("WSOAUTH_TEST_POSTGRES_URL") else { return };
+        let store = Store::open(&crate::scratch_postgres(&base, "wsoauth_rotations").await.unwrap()).await.unwrap();
+        let account = store.create_account("Acme", "acme", 1).await.unwrap();
+        let person = store.create_person("ann@example.com", "Ann", "Lee", None, 1).await.unwrap();
+        let user = store.add_member(account.id, person.id, Role::Owner, 1).await.unwrap();
+        let fields = AppFields {
+            name: "App".into(),
+            redirect_uris: vec!["https://a/cb".into()],
+            scopes: "users_read".into(),
+            require_pkce: false,
+        };
+        let app = store.create_app(account.id, "client-1", b"digest", &fields, false, 1).await.unwrap().id;
+        let audit = |event: &str, at| NewAuditEvent { at, event: event.into(), ..NewAuditEvent::default() };
+        for i in 0..3u8 {
+            let (code, redirect_uri) = ([b'c', i], "https://a/cb".to_owned());
+            let new = NewCode {
+                digest: code.to_vec(),
+                app_id: app,
+                user_id: user,
+                redirect_uri,
+                scopes: "users_read".into(),
+                code_challenge: None,
+                now: 100,
+                expires_at: 700,
+            };
+            store.insert_code(&new).await.unwrap();
+            let exchange = CodeExchange {
+                code_digest: &code,
+                app_id: app,
+                redirect_uri: "https://a/cb",
+                code_verifier: None,
+                now: 100,
+            };
+            let first = NewRefresh { digest: vec![b'r', i], expires_at: 1_000 };
+            store.exchange_code(&exchange, &first, &audit("token_issued", 6)).await.unwrap();
+        }
+        let rotation = |token: &[u8], next: &[u8]| Rotation {
+            digest: token.to_vec(),
+            app_id: app,
+            now: 200,
+            nonce: b"nonce".to_vec(),
+            next: NewRefresh { digest: next.to_vec(), expires_at: 2_000 },
+            audit: audit("token_refreshed", 7),
+        };
+        let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
+        let batch = [
+            rotation(b"r\x00", b"n0"),
+            rotation(b"unknown", b"x"),
+            rotation(b"r\x02", b"n2"),
+            rotation(b"r\x00", b"n0"),
+        ];
+        let won = rotate_many(pool, &batch).await.unwrap();
+        let mut places: Vec<usize> = won.iter().map(|(place, _)| *place).collect();
+        places.sort_unstable();
+        // the first token, presented twice in the batch, rotated once
+        assert!(places == [0, 2] || places == [2, 3], "{places:?}");
+        assert!(won.iter().all(|(_, grant)| grant.generation == 2 && grant.user_id == user));
+        let events = store.audit_events(&[account.id], None, 10).await.unwrap();
+        let rotated: Vec<&str> =
+            events.iter().filter(|e| e.event == "token_refreshed").map(|e| e.detail.as_str()).collect();
+        assert_eq!(rotated.len(), 2);
+        assert!(rotated.iter().all(|detail| detail.ends_with(", generation 2")), "{rotated:?}");
+        // the new tokens were stored
+        let (next, entry) = (NewRefresh { digest: b"m2".to_vec(), expires_at: 3_000 }, audit("token_refreshed", 8));
+        let again = store.rotate_refresh(b"n2", app, 300, b"nonce", &next, &entry).await.unwrap();
+        assert_eq!(again.generation, 3);
+    }
+}
