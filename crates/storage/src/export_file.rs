@@ -23,6 +23,7 @@
 use std::io::{BufRead, Write};
 
 use serde_json::{Map, Number, Value as Json, json};
+use wsoauth_domain::secret::hex;
 
 use crate::repo::transfer::{Record, TransferError, Value};
 
@@ -91,16 +92,6 @@ fn to_json(value: &Value) -> Json {
         Value::Text(v) => Json::String(v.clone()),
         Value::Blob(v) => json!({"hex": hex(v)}),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 15)]));
-    }
-    text
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

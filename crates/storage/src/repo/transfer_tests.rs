@@ -86,7 +86,7 @@ async fn seed(store: &Store) {
     let mut audit = Vec::new();
     for i in 0..1200u32 {
         // digests out of insertion order, some with a NUL byte
-        let digest: String = i.wrapping_mul(2_654_435_761).to_be_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let digest = wsoauth_domain::secret::hex(&i.wrapping_mul(2_654_435_761).to_be_bytes());
         let seen = if i % 3 == 0 { "NULL".to_owned() } else { i.to_string() };
         sessions.push(format!("({}, {}, {i}, {i}, {seen})", blob(store, &digest), ann.id));
         audit.push(format!("({i}, 'sign_in', {}, 'ip-{i}')", if i % 2 == 0 { "NULL" } else { "1" }));
