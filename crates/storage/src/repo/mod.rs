@@ -1295,7 +1295,12 @@ pub(crate) static EXCHANGE_IN_ONE: std::sync::LazyLock<String> = std::sync::Lazy
 /// the grant's, the account and person theirs unless given (as `INSERT_AUDIT` fills them in); the detail is
 /// `grant <id>` and then `more`, the same text as `NewAuditEvent::issued` or `rotated`.
 fn audit_of(source: &str, first: usize, more: &str) -> String {
-    let [at, event, account, person, client, ip] = std::array::from_fn(|i| format!("${}", first + i));
+    audit_from(source, std::array::from_fn(|i| format!("${}", first + i)), more)
+}
+
+/// `audit_of` with the six values as SQL expressions (parameters, or the source's columns as `g.column`).
+fn audit_from(source: &str, values: [String; 6], more: &str) -> String {
+    let [at, event, account, person, client, ip] = values;
     format!(
         "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
          SELECT {at}, {event}, COALESCE({account}, u.account_id), COALESCE({person}, u.person_id), g.user_id, \

@@ -197,13 +197,15 @@ pub(crate) static ROTATE_MANY: std::sync::LazyLock<String> = std::sync::LazyLock
          stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
          SELECT next_digest, id, generation, now, next_expires FROM bumped), \
          told AS (SELECT pg_notify('{channel}', id::text) FROM bumped), \
-         logged AS (INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
-         SELECT b.at, b.event, COALESCE(b.account, u.account_id), COALESCE(b.person, u.person_id), b.user_id, \
-         b.client, b.ip, 'grant ' || b.id || ', generation ' || b.generation \
-         FROM bumped b LEFT JOIN users u ON u.id = b.user_id) \
+         logged AS ({audit}) \
          SELECT b.ord, b.id, b.app_id, b.user_id, b.scopes, b.generation, (SELECT count(*) FROM told) AS told \
          FROM bumped b",
         channel = crate::cache::CHANNEL,
+        audit = super::audit_from(
+            "bumped",
+            ["at", "event", "account", "person", "client", "ip"].map(|column| format!("g.{column}")),
+            "', generation ' || g.generation",
+        ),
     )
 });
 
