@@ -54,8 +54,6 @@ pub(crate) trait Backend {
         tx: &mut Transaction<'static, Self::Db>,
         change: Change,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// A refresh rotation as one statement, where the dialect has one (`repo::ROTATE_IN_ONE`).
-    fn rotation_in_one(&self) -> Option<&'static str>;
     /// A checked code's exchange as one statement, where the dialect has one (`repo::EXCHANGE_IN_ONE`).
     fn exchange_in_one(&self) -> Option<&'static str>;
 }
@@ -72,9 +70,6 @@ impl Backend for SqlitePool {
         Ok(())
     }
     // no data-modifying WITH in SQLite
-    fn rotation_in_one(&self) -> Option<&'static str> {
-        None
-    }
     fn exchange_in_one(&self) -> Option<&'static str> {
         None
     }
@@ -95,9 +90,6 @@ impl Backend for PgPool {
         let payload = change.payload();
         sqlx::query("SELECT pg_notify($1, $2)").bind(crate::cache::CHANNEL).bind(payload).execute(&mut **tx).await?;
         Ok(())
-    }
-    fn rotation_in_one(&self) -> Option<&'static str> {
-        Some(crate::repo::ROTATE_IN_ONE.as_str())
     }
     fn exchange_in_one(&self) -> Option<&'static str> {
         Some(crate::repo::EXCHANGE_IN_ONE.as_str())

@@ -908,62 +908,48 @@ impl Store {
                 return Ok(grant);
             }
         }
-        // PostgreSQL: with the other rotations queued at the time, in one statement
-        let mut refused = false;
-        if let (Some(rotations), Pool::Postgres(pool)) = (&self.rotations, &self.pool) {
-            let rotation = rotations::Rotation {
-                digest: refresh_digest.to_vec(),
-                app_id,
-                now,
-                nonce: nonce.to_vec(),
-                next: next.clone(),
-                audit: audit.clone(),
-            };
-            match rotations.rotate(pool, rotation).await {
-                rotations::Rotated::Won(grant) => {
+        // PostgreSQL: with the other rotations queued at the time, in one statement (`rotations`)
+        let refused = match (&self.rotations, &self.pool) {
+            (Some(rotations), Pool::Postgres(pool)) => {
+                let rotation = rotations::Rotation {
+                    digest: refresh_digest.to_vec(),
+                    app_id,
+                    now,
+                    nonce: nonce.to_vec(),
+                    next: next.clone(),
+                    audit: audit.clone(),
+                };
+                match rotations.rotate(pool, rotation).await? {
+                    Some(grant) => {
+                        self.forget(Change::Grant(grant.id));
+                        return Ok(grant);
+                    }
+                    None => true,
+                }
+            }
+            _ => false,
+        };
+        on_db!(self, pool, {
+            // SQLite's pool, where the direct connection could not write or refused
+            if !refused {
+                let _writing = self.write_turn().await;
+                let mut tx = pool.begin().await?;
+                let row = sqlx::query(ROTATE)
+                    .bind(refresh_digest)
+                    .bind(now)
+                    .bind(app_id)
+                    .bind(nonce)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = row {
+                    let grant = grant_from(&row)?;
+                    tx.insert_refresh(grant.id, grant.generation, now, next).await?;
+                    pool.announce(&mut tx, Change::Grant(grant.id)).await?;
+                    tx.insert_audit(&audit.rotated(&grant)).await?;
+                    tx.commit().await?;
                     self.forget(Change::Grant(grant.id));
                     return Ok(grant);
                 }
-                rotations::Rotated::Refused => refused = true,
-                rotations::Rotated::Failed => {}
-            }
-        }
-        on_db!(self, pool, {
-            let _writing = self.write_turn().await;
-            let bumped = match pool.rotation_in_one() {
-                // refused in a batch: why, below
-                Some(_) if refused => None,
-                // PostgreSQL: the rotation, the new token, the announcement and the audit entry in one statement
-                Some(sql) => {
-                    let query = sqlx::query(sql).bind(refresh_digest).bind(now).bind(app_id).bind(nonce);
-                    let query = bind_audit_of!(query.bind(&next.digest).bind(next.expires_at), audit);
-                    query.fetch_optional(pool).await?.map(|row| grant_from(&row)).transpose()?
-                }
-                None => {
-                    let mut tx = pool.begin().await?;
-                    let row = sqlx::query(ROTATE)
-                        .bind(refresh_digest)
-                        .bind(now)
-                        .bind(app_id)
-                        .bind(nonce)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    match row {
-                        Some(row) => {
-                            let grant = grant_from(&row)?;
-                            tx.insert_refresh(grant.id, grant.generation, now, next).await?;
-                            pool.announce(&mut tx, Change::Grant(grant.id)).await?;
-                            tx.insert_audit(&audit.rotated(&grant)).await?;
-                            tx.commit().await?;
-                            Some(grant)
-                        }
-                        None => None,
-                    }
-                }
-            };
-            if let Some(grant) = bumped {
-                self.forget(Change::Grant(grant.id));
-                return Ok(grant);
             }
             // Refused: why, read after the failed write (so at least as recent as what it saw).
             let why = sqlx::query(
@@ -1251,23 +1237,6 @@ const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_no
      AND generation = (SELECT generation FROM refresh_tokens WHERE digest = $1) \
      AND app_id = $3 AND revoked_at IS NULL \
      RETURNING id, app_id, user_id, scopes, generation";
-
-/// `ROTATE`, then (`$5`, `$6`) the new refresh token's digest and expiry stored, the grant's change announced to
-/// the other nodes (`cache::CHANNEL`, delivered at commit) and the audit entry (`$7`..`$12`, see `audit_of`)
-/// stored with the detail of `NewAuditEvent::rotated`, as one PostgreSQL statement: one round trip, atomic
-/// without a transaction around it.
-pub(crate) static ROTATE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH bumped AS ({ROTATE}), \
-         stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
-         SELECT $5, id, generation, $2, $6 FROM bumped), \
-         told AS (SELECT pg_notify('{channel}', id::text) FROM bumped), \
-         logged AS ({audit}) \
-         SELECT b.id, b.app_id, b.user_id, b.scopes, b.generation FROM bumped b, told",
-        channel = crate::cache::CHANNEL,
-        audit = audit_of("bumped", 7, "', generation ' || g.generation"),
-    )
-});
 
 /// An unspent authorization code ($1), for `EXCHANGE_IN_ONE` to spend once checked.
 const UNSPENT_CODE: &str = "SELECT app_id, user_id, redirect_uri, scopes, expires_at, code_challenge FROM auth_codes \

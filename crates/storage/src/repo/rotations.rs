@@ -7,7 +7,8 @@
 //! queued, runs it, answers each rotation, and goes on while more arrived meanwhile. Two such tasks keep a batch
 //! running while the other waits for its commit (one alone left the server idle behind a slow commit: p99 49 against
 //! 17 ms in one round, at 1.5 % more CPU per refresh). The batches run in those tasks, so a request dropped while
-//! waiting (its client went away) cancels nothing but its own answer.
+//! waiting (its client went away) cancels nothing but its own answer. A rotation whose batch failed (the error is
+//! logged), or whose lead ended before answering it, runs alone, as a batch of one.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -29,16 +30,9 @@ pub(crate) struct Rotation {
     pub(crate) audit: NewAuditEvent,
 }
 
-/// What became of a queued rotation.
-pub(crate) enum Rotated {
-    /// Rotated: the grant at its new generation.
-    Won(Grant),
-    /// Not rotated (a second presentation, an expired, revoked or unknown token, another app's): the caller reads
-    /// why.
-    Refused,
-    /// The batch failed (its error is logged): the caller rotates on its own.
-    Failed,
-}
+/// A rotation's answer: the grant at its new generation, or `None` when it was not rotated (a second presentation,
+/// an expired, revoked or unknown token, another app's). Dropped unanswered when its batch failed.
+type Answer = oneshot::Sender<Option<Grant>>;
 
 /// The rotations waiting for the next batch.
 #[derive(Default)]
@@ -54,7 +48,7 @@ impl std::fmt::Debug for Rotations {
 
 #[derive(Default)]
 struct Queue {
-    waiting: Vec<(Rotation, oneshot::Sender<Rotated>)>,
+    waiting: Vec<(Arc<Rotation>, Answer)>,
     /// Tasks leading batches (at most [`LEADERS`]).
     leaders: usize,
 }
@@ -63,12 +57,18 @@ struct Queue {
 const LEADERS: usize = 2;
 
 impl Rotations {
-    /// Rotates with the others queued beside it, in one statement.
-    pub(crate) async fn rotate(self: &Arc<Self>, pool: &PgPool, rotation: Rotation) -> Rotated {
+    /// Rotates with the others queued beside it, in one statement: the grant at its new generation, or `None` when
+    /// the token was not rotated (the caller reads why).
+    pub(crate) async fn rotate(
+        self: &Arc<Self>,
+        pool: &PgPool,
+        rotation: Rotation,
+    ) -> Result<Option<Grant>, StorageError> {
+        let rotation = Arc::new(rotation);
         let (answer, answered) = oneshot::channel();
         let lead = {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.waiting.push((rotation, answer));
+            queue.waiting.push((Arc::clone(&rotation), answer));
             queue.leaders < LEADERS && {
                 queue.leaders += 1;
                 true
@@ -77,13 +77,17 @@ impl Rotations {
         if lead {
             tokio::spawn(Lead { rotations: Arc::clone(self), pool: pool.clone(), done: false }.run());
         }
-        answered.await.unwrap_or(Rotated::Failed)
+        match answered.await {
+            Ok(answer) => Ok(answer),
+            // its batch failed, or its lead ended first: alone
+            Err(_) => Ok(rotate_many(pool, std::slice::from_ref(&rotation)).await?.pop().map(|(_, grant)| grant)),
+        }
     }
 }
 
 /// A task leading batches while rotations are queued. Dropped before it is done (a panic, or a runtime shutting
-/// down) as the last one, it answers the waiting ones `Failed` (they rotate on their own), so that none waits for a
-/// lead that never comes.
+/// down) as the last one, it drops the waiting ones' answers (they rotate alone), so that none waits for a lead
+/// that never comes.
 struct Lead {
     rotations: Arc<Rotations>,
     pool: PgPool,
@@ -108,30 +112,24 @@ impl Lead {
     }
 }
 
-/// Runs `batch` as one statement and answers each of its rotations.
-async fn run_batch(pool: &PgPool, batch: Vec<(Rotation, oneshot::Sender<Rotated>)>) {
-    let (rotations, answers): (Vec<Rotation>, Vec<_>) = batch.into_iter().unzip();
-    let mut won: Vec<Option<Grant>> = std::iter::repeat_with(|| None).take(rotations.len()).collect();
-    let failed = match rotate_many(pool, &rotations).await {
+/// Runs `batch` as one statement and answers each of its rotations; when it fails, none.
+async fn run_batch(pool: &PgPool, batch: Vec<(Arc<Rotation>, Answer)>) {
+    let (rotations, answers): (Vec<Arc<Rotation>>, Vec<Answer>) = batch.into_iter().unzip();
+    match rotate_many(pool, &rotations).await {
         Ok(rows) => {
+            let mut won: Vec<Option<Grant>> = std::iter::repeat_with(|| None).take(rotations.len()).collect();
             for (index, grant) in rows {
                 if let Some(slot) = won.get_mut(index) {
                     *slot = Some(grant);
                 }
             }
-            false
+            for (answer, grant) in answers.into_iter().zip(won) {
+                let _ = answer.send(grant);
+            }
         }
         Err(error) => {
             tracing::warn!(%error, rotations = rotations.len(), "a batch of refresh-token rotations failed");
-            true
         }
-    };
-    for (answer, grant) in answers.into_iter().zip(won) {
-        let _ = answer.send(match (failed, grant) {
-            (true, _) => Rotated::Failed,
-            (false, Some(grant)) => Rotated::Won(grant),
-            (false, None) => Rotated::Refused,
-        });
     }
 }
 
@@ -143,18 +141,16 @@ impl Drop for Lead {
         let mut queue = self.rotations.queue.lock().unwrap_or_else(PoisonError::into_inner);
         queue.leaders -= 1;
         if queue.leaders == 0 {
-            for (_, answer) in queue.waiting.drain(..) {
-                let _ = answer.send(Rotated::Failed);
-            }
+            queue.waiting.clear();
         }
     }
 }
 
 /// Runs `rotations` as one statement; answers the index of each that won, with its grant.
-async fn rotate_many(pool: &PgPool, rotations: &[Rotation]) -> Result<Vec<(usize, Grant)>, StorageError> {
-    let column = |f: fn(&Rotation) -> i64| rotations.iter().map(f).collect::<Vec<i64>>();
-    let texts = |f: fn(&Rotation) -> Option<String>| rotations.iter().map(f).collect::<Vec<Option<String>>>();
-    let ids = |f: fn(&Rotation) -> Option<i64>| rotations.iter().map(f).collect::<Vec<Option<i64>>>();
+async fn rotate_many(pool: &PgPool, rotations: &[Arc<Rotation>]) -> Result<Vec<(usize, Grant)>, StorageError> {
+    let column = |f: fn(&Rotation) -> i64| rotations.iter().map(|r| f(r)).collect::<Vec<i64>>();
+    let texts = |f: fn(&Rotation) -> Option<String>| rotations.iter().map(|r| f(r)).collect::<Vec<Option<String>>>();
+    let ids = |f: fn(&Rotation) -> Option<i64>| rotations.iter().map(|r| f(r)).collect::<Vec<Option<i64>>>();
     let rows = sqlx::query(ROTATE_MANY.as_str())
         .bind(rotations.iter().map(|r| r.digest.clone()).collect::<Vec<Vec<u8>>>())
         .bind(column(|r| r.now))
@@ -178,10 +174,13 @@ async fn rotate_many(pool: &PgPool, rotations: &[Rotation]) -> Result<Vec<(usize
     Ok(won)
 }
 
-/// `ROTATE_IN_ONE` for many rotations, their parameters as arrays (`$1`..`$6`: the presented token's digest, the
-/// time, the app, the nonce, the next token's digest and expiry; `$7`..`$12`: the audit entry's time, event,
-/// account, person, client id and IP). Answers a row for each rotation that won, with its ordinal (from 1). Two
-/// rotations of one grant in a batch: one wins, as in two statements.
+/// Refresh-token rotations as one PostgreSQL statement, atomic without a transaction around it, their parameters
+/// as arrays (`$1`..`$6`: the presented token's digest, the time, the app, the nonce, the next token's digest and
+/// expiry; `$7`..`$12`: the audit entry's time, event, account, person, client id and IP). Each is `repo::ROTATE`
+/// (the grant of a live token of that app, unrevoked, moved to its next generation), then the next token stored,
+/// the grant's change announced to the other nodes (`cache::CHANNEL`, delivered at commit) and the audit entry
+/// stored with the detail of `NewAuditEvent::rotated`. Answers a row for each rotation that won, with its ordinal
+/// (from 1). Two rotations of one grant in a batch: one wins, as in two statements.
 pub(crate) static ROTATE_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH input AS (SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], \
@@ -216,12 +215,12 @@ mod tests {
     use crate::model::{AppFields, CodeExchange, NewCode, Role};
     use crate::repo::Store;
 
-    /// `ROTATE_MANY` rotates each grant once, answers each winner by its place in the batch, and stores the new
-    /// tokens and the audit entries (on PostgreSQL, when `WSOAUTH_TEST_POSTGRES_URL` names a server).
-    #[tokio::test]
-    async fn one_statement_rotates_many_and_answers_each_by_its_place() {
-        let Ok(base) = std::env::var("WSOAUTH_TEST_POSTGRES_URL") else { return };
-        let store = Store::open(&crate::scratch_postgres(&base, "wsoauth_rotations").await.unwrap()).await.unwrap();
+    /// A store on a scratch PostgreSQL database `name` (when `WSOAUTH_TEST_POSTGRES_URL` names a server) with an
+    /// app and `grants` grants of its owner, whose refresh tokens are `r0`, `r1`, ... (`[b'r', i]`): the store,
+    /// the app, the owner's account and user ids.
+    async fn with_grants(name: &str, grants: u8) -> Option<(Store, i64, i64, i64)> {
+        let base = std::env::var("WSOAUTH_TEST_POSTGRES_URL").ok()?;
+        let store = Store::open(&crate::scratch_postgres(&base, name).await.unwrap()).await.unwrap();
         let account = store.create_account("Acme", "acme", 1).await.unwrap();
         let person = store.create_person("ann@example.com", "Ann", "Lee", None, 1).await.unwrap();
         let user = store.add_member(account.id, person.id, Role::Owner, 1).await.unwrap();
@@ -232,8 +231,7 @@ mod tests {
             require_pkce: false,
         };
         let app = store.create_app(account.id, "client-1", b"digest", &fields, false, 1).await.unwrap().id;
-        let audit = |event: &str, at| NewAuditEvent { at, event: event.into(), ..NewAuditEvent::default() };
-        for i in 0..3u8 {
+        for i in 0..grants {
             let (code, redirect_uri) = ([b'c', i], "https://a/cb".to_owned());
             let new = NewCode {
                 digest: code.to_vec(),
@@ -256,28 +254,45 @@ mod tests {
             let first = NewRefresh { digest: vec![b'r', i], expires_at: 1_000 };
             store.exchange_code(&exchange, &first, &audit("token_issued", 6)).await.unwrap();
         }
-        let rotation = |token: &[u8], next: &[u8]| Rotation {
+        Some((store, app, account.id, user))
+    }
+
+    fn audit(event: &str, at: i64) -> NewAuditEvent {
+        NewAuditEvent { at, event: event.into(), ..NewAuditEvent::default() }
+    }
+
+    /// A rotation of `token` at time 200 to `next`, by `app`.
+    fn rotation(app: i64, token: &[u8], next: &[u8]) -> Rotation {
+        Rotation {
             digest: token.to_vec(),
             app_id: app,
             now: 200,
             nonce: b"nonce".to_vec(),
             next: NewRefresh { digest: next.to_vec(), expires_at: 2_000 },
             audit: audit("token_refreshed", 7),
-        };
+        }
+    }
+
+    /// `ROTATE_MANY` rotates each grant once, answers each winner by its place in the batch, and stores the new
+    /// tokens and the audit entries.
+    #[tokio::test]
+    async fn one_statement_rotates_many_and_answers_each_by_its_place() {
+        let Some((store, app, account, user)) = with_grants("wsoauth_rotations", 3).await else { return };
         let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
         let batch = [
-            rotation(b"r\x00", b"n0"),
-            rotation(b"unknown", b"x"),
-            rotation(b"r\x02", b"n2"),
-            rotation(b"r\x00", b"n0"),
-        ];
+            rotation(app, b"r\x00", b"n0"),
+            rotation(app, b"unknown", b"x"),
+            rotation(app, b"r\x02", b"n2"),
+            rotation(app, b"r\x00", b"n0"),
+        ]
+        .map(Arc::new);
         let won = rotate_many(pool, &batch).await.unwrap();
         let mut places: Vec<usize> = won.iter().map(|(place, _)| *place).collect();
         places.sort_unstable();
         // the first token, presented twice in the batch, rotated once
         assert!(places == [0, 2] || places == [2, 3], "{places:?}");
         assert!(won.iter().all(|(_, grant)| grant.generation == 2 && grant.user_id == user));
-        let events = store.audit_events(&[account.id], None, 10).await.unwrap();
+        let events = store.audit_events(&[account], None, 10).await.unwrap();
         let rotated: Vec<&str> =
             events.iter().filter(|e| e.event == "token_refreshed").map(|e| e.detail.as_str()).collect();
         assert_eq!(rotated.len(), 2);
@@ -286,5 +301,25 @@ mod tests {
         let (next, entry) = (NewRefresh { digest: b"m2".to_vec(), expires_at: 3_000 }, audit("token_refreshed", 8));
         let again = store.rotate_refresh(b"n2", app, 300, b"nonce", &next, &entry).await.unwrap();
         assert_eq!(again.generation, 3);
+    }
+
+    /// A batch that fails (here for an IP that PostgreSQL's text cannot hold) answers none of its rotations: each
+    /// then runs alone, so the others still rotate, and only the bad one fails.
+    #[tokio::test]
+    async fn the_rotations_of_a_failed_batch_run_alone() {
+        let Some((store, app, _, _)) = with_grants("wsoauth_rotations_failed", 2).await else { return };
+        let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
+        let rotations = Arc::new(Rotations::default());
+        let mut bad = rotation(app, b"r\x01", b"n1");
+        bad.audit.ip = Some("10.0.0.1\0".into());
+        // queued together: the first spawns a lead, which runs once both are queued
+        let (good, bad) =
+            tokio::join!(rotations.rotate(pool, rotation(app, b"r\x00", b"n0")), rotations.rotate(pool, bad));
+        assert_eq!(good.unwrap().unwrap().generation, 2);
+        assert!(bad.is_err());
+        // the bad one's grant did not move
+        let next = NewRefresh { digest: b"m1".to_vec(), expires_at: 3_000 };
+        let grant = store.rotate_refresh(b"r\x01", app, 300, b"nonce", &next, &audit("token_refreshed", 8)).await;
+        assert_eq!(grant.unwrap().generation, 2);
     }
 }
