@@ -5,8 +5,8 @@
 //! five of them. Measured on the 2-core bench machine, those hand-offs were a third of a refresh's CPU, more than
 //! the RS256 signature. Here the hottest writes run on one connection this process owns, synchronously on the
 //! calling thread, as one `BEGIN IMMEDIATE ... COMMIT` with prepared statements kept between calls: the same SQL
-//! text as the sqlx path, a few tens of microseconds in all. Refresh-token rotations ready at the same moment share
-//! one such transaction ([`Direct::write_together`], [`crate::together`]).
+//! text as the sqlx path, a few tens of microseconds in all. Refresh-token rotations and code exchanges ready at the
+//! same moment share one such transaction ([`Direct::write_together`], [`crate::together`]).
 //!
 //! The connection never waits for SQLite's write lock: its busy timeout is zero, so a write that finds the lock
 //! taken (a page's write on the pool, the admin CLI, another process) answers `None` at once and the

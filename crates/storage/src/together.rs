@@ -1,5 +1,5 @@
-//! Group commit for the direct connection's hottest write, the refresh token's rotation: writes that are ready at
-//! the same moment are committed in one SQLite transaction.
+//! Group commit for the direct connection's hottest writes, the refresh token's rotation and the code exchange:
+//! writes that are ready at the same moment are committed in one SQLite transaction.
 //!
 //! Each rotation alone paid a `BEGIN`, a `COMMIT` and a write-ahead-log frame for every page it touched, among them
 //! the last pages of the refresh tokens, the audit log and their indexes, which every rotation touches. Committed

@@ -76,6 +76,7 @@ contract!(
     concurrent_rotations_have_one_winner,
     concurrent_rotations_of_many_grants_all_win,
     concurrent_exchanges_of_one_code_have_one_winner,
+    concurrent_exchanges_of_many_codes_all_win,
     deleting_an_app_ends_its_grants,
     sessions_expire_and_end,
     only_the_first_signing_key_is_stored,
@@ -524,6 +525,53 @@ async fn concurrent_exchanges_of_one_code_have_one_winner(db: Db) {
     assert_eq!(audited(&db.store, "token_issued").await.len(), 1);
     // the losers presented a spent code: a replay, which revokes the winner's grant
     assert!(db.store.grant_state(winners[0].id).await.unwrap().unwrap().revoked);
+}
+
+/// Exchanges of many codes at once all win (on SQLite they are committed together), beside a second presentation
+/// of one of the codes (a replay: it revokes that code's grant) and a refused one (its code is burned).
+async fn concurrent_exchanges_of_many_codes_all_win(db: Db) {
+    let (user, app) = fixture(&db.store).await;
+    for i in 0..13u8 {
+        db.store.insert_code(&code(&[b'c', i], app, user, 100)).await.unwrap();
+    }
+    let exchange = |i: u8, redirect: &'static str| {
+        let store = db.store.clone();
+        tokio::spawn(async move {
+            let code = [b'c', i];
+            store
+                .exchange_code(&presented(&code, app, redirect, None, 101), &refresh(&[b'r', i], 2_000), &issue_audit())
+                .await
+        })
+    };
+    let mut tasks: Vec<_> = (0..12u8).map(|i| exchange(i, "https://a/cb")).collect();
+    tasks.push(exchange(5, "https://a/cb"));
+    tasks.push(exchange(12, "https://a/cb/"));
+    let (mut winners, mut replayed, mut refused) = (Vec::new(), 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(grant) => winners.push(grant),
+            Err(ExchangeError::Replayed) => replayed += 1,
+            Err(ExchangeError::RedirectMismatch) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((winners.len(), replayed, refused), (12, 1, 1));
+    assert!(winners.iter().all(|grant| grant.generation == 1 && grant.user_id == user));
+    assert_eq!(audited(&db.store, "token_issued").await.len(), 12);
+    let mut revoked = 0;
+    for grant in &winners {
+        revoked += usize::from(db.store.grant_state(grant.id).await.unwrap().unwrap().revoked);
+    }
+    assert_eq!(revoked, 1, "the replayed code's grant");
+    // the refused code was burned; the others' refresh tokens were stored
+    let again = db
+        .store
+        .exchange_code(&presented(&[b'c', 12], app, "https://a/cb", None, 102), &refresh(b"x", 2_000), &issue_audit())
+        .await;
+    assert!(matches!(again, Err(ExchangeError::Replayed)), "{again:?}");
+    let next = refresh(b"n0", 3_000);
+    let grant = db.store.rotate_refresh(&[b'r', 0], app, 200, b"nonce", &next, &rotation_audit()).await.unwrap();
+    assert_eq!(grant.generation, 2);
 }
 
 async fn deleting_an_app_ends_its_grants(db: Db) {

@@ -775,26 +775,43 @@ impl Store {
         audit: &NewAuditEvent,
     ) -> Result<Grant, ExchangeError> {
         let CodeExchange { code_digest, app_id, now, .. } = *exchange;
-        // The usual case on SQLite: on the calling thread, like a refresh (see `crate::direct`). An unknown, spent
-        // or refused code, which needs telling why (and burning or revoking), goes the way below.
+        // The usual case on SQLite: on the calling thread, committed with the other exchanges and rotations ready at
+        // the time, like a refresh (see `crate::direct`, `crate::together`). The code is read and checked before
+        // anything is written, so that a refusal leaves the batch as it is. An unknown, spent or refused code, which
+        // needs telling why (and burning or revoking), goes the way below.
         if let Some(direct) = &self.direct {
+            let (digest, redirect_uri, verifier) =
+                (code_digest.to_vec(), exchange.redirect_uri.to_owned(), exchange.code_verifier.map(str::to_owned));
+            let (refresh, audit) = (refresh.clone(), audit.clone());
             let committed = direct
-                .write(|tx| -> Result<_, StorageError> {
-                    let values: [&dyn rusqlite::ToSql; 2] = [&now, &code_digest];
-                    let mut consume = tx.prepare_cached(CONSUME_CODE)?;
-                    let mut rows = consume.query(&numbered(&values)[..])?;
+                .write_together(move |tx| -> Result<_, StorageError> {
+                    let values: [&dyn rusqlite::ToSql; 1] = [&digest];
+                    let mut unspent = tx.prepare_cached(UNSPENT_CODE)?;
+                    let mut rows = unspent.query(&numbered(&values)[..])?;
                     let Some(row) = rows.next()? else { return Ok(None) };
                     let code = SpentCode::from_row(row)?;
                     drop(rows);
-                    if code.refusal(exchange).is_some() {
+                    let exchange = CodeExchange {
+                        code_digest: &digest,
+                        app_id,
+                        redirect_uri: &redirect_uri,
+                        code_verifier: verifier.as_deref(),
+                        now,
+                    };
+                    if code.refusal(&exchange).is_some() {
                         return Ok(None);
                     }
-                    let values: [&dyn rusqlite::ToSql; 5] = [&app_id, &code.user_id, &code.scopes, &code_digest, &now];
+                    // read unspent in this transaction, which holds the write lock: it is spent here
+                    let values: [&dyn rusqlite::ToSql; 2] = [&now, &digest];
+                    if tx.prepare_cached(CONSUME_CODE)?.query(&numbered(&values)[..])?.next()?.is_none() {
+                        return Ok(None);
+                    }
+                    let values: [&dyn rusqlite::ToSql; 5] = [&app_id, &code.user_id, &code.scopes, &digest, &now];
                     let grant_id: i64 =
                         tx.prepare_cached(INSERT_GRANT)?.query_row(&numbered(&values)[..], |row| row.get(0))?;
                     let grant =
                         Grant { id: grant_id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 };
-                    insert_refresh_direct(tx, grant_id, 1, now, refresh)?;
+                    insert_refresh_direct(tx, grant_id, 1, now, &refresh)?;
                     insert_audit_direct(tx, &audit.issued(&grant))?;
                     Ok(Some(grant))
                 })
@@ -1238,7 +1255,8 @@ const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_no
      AND app_id = $3 AND revoked_at IS NULL \
      RETURNING id, app_id, user_id, scopes, generation";
 
-/// An unspent authorization code ($1), for `EXCHANGE_IN_ONE` to spend once checked.
+/// An unspent authorization code ($1), to be spent once checked (by `EXCHANGE_IN_ONE` on PostgreSQL, by
+/// `CONSUME_CODE` on SQLite's direct connection).
 const UNSPENT_CODE: &str = "SELECT app_id, user_id, redirect_uri, scopes, expires_at, code_challenge FROM auth_codes \
      WHERE digest = $1 AND used_at IS NULL";
 
