@@ -115,12 +115,12 @@ impl Store {
             .map_err(|source| StorageError::Connect { url: redact_url(url), source })?;
         // PostgreSQL has many writers at once: the in-process queue is for SQLite's single writer only.
         Ok(Store {
+            rotations: Some(std::sync::Arc::new(rotations::Rotations::new(&pool.connect_options()))),
             pool: Pool::Postgres(pool),
             writer: None,
             cache: None,
             direct: None,
             tasks: Vec::new(),
-            rotations: Some(Default::default()),
         })
     }
 
@@ -290,6 +290,9 @@ impl Store {
         }
         if let Some(direct) = &self.direct {
             direct.close();
+        }
+        if let Some(rotations) = &self.rotations {
+            rotations.close().await;
         }
         on_db!(self, pool, { pool.close().await })
     }
@@ -926,8 +929,8 @@ impl Store {
             }
         }
         // PostgreSQL: with the other rotations queued at the time, in one statement (`rotations`)
-        let refused = match (&self.rotations, &self.pool) {
-            (Some(rotations), Pool::Postgres(pool)) => {
+        let refused = match &self.rotations {
+            Some(rotations) => {
                 let rotation = rotations::Rotation {
                     digest: refresh_digest.to_vec(),
                     app_id,
@@ -936,7 +939,7 @@ impl Store {
                     next: next.clone(),
                     audit: audit.clone(),
                 };
-                match rotations.rotate(pool, rotation).await? {
+                match rotations.rotate(rotation).await? {
                     Some(grant) => {
                         self.forget(Change::Grant(grant.id));
                         return Ok(grant);
@@ -944,7 +947,7 @@ impl Store {
                     None => true,
                 }
             }
-            _ => false,
+            None => false,
         };
         on_db!(self, pool, {
             // SQLite's pool, where the direct connection could not write or refused
