@@ -92,24 +92,8 @@ impl Store {
 
     async fn open_postgres(url: &str, max_connections: u32) -> Result<Store, StorageError> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StorageError::BadUrl(redact_url(url)))?;
-        let pool = PgPoolOptions::new()
-            // A ping (one more round trip) before handing out a connection only when it sat idle a while: under
-            // load every connection was used a moment ago, and the ping doubled the round trips of a refresh. A
-            // connection that died while in use fails its query and the pool drops it.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IDLE {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .max_connections(max_connections)
+        let pool = pg_pool_options(max_connections)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(1800)))
             .connect_with(options)
             .await
             .map_err(|source| StorageError::Connect { url: redact_url(url), source })?;
@@ -1346,6 +1330,27 @@ impl_for_tx! {
             Ok(())
         }
     }
+}
+
+/// The settings of a PostgreSQL pool of at most `max_connections`: the store's, and the rotations' own.
+pub(crate) fn pg_pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        // A ping (one more round trip) before handing out a connection only when it sat idle a while: under load
+        // every connection was used a moment ago, and the ping doubled the round trips of a refresh. A connection
+        // that died while in use fails its query and the pool drops it.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(Some(Duration::from_secs(600)))
+        .max_lifetime(Some(Duration::from_secs(1800)))
 }
 
 /// How long after the last checkpoint what the direct connection wrote is checkpointed (see `crate::direct`):

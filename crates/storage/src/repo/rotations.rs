@@ -18,10 +18,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use std::time::Duration;
-
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::oneshot;
 
 use super::audit::NewAuditEvent;
@@ -66,16 +64,11 @@ struct Queue {
 const LEADERS: usize = 2;
 
 impl Rotations {
-    /// Batches on at most [`LEADERS`] connections to the database of `options`, opened as they are needed.
+    /// Batches on at most [`LEADERS`] connections to the database of `options`, opened as they are needed, with the
+    /// store's pool settings (`super::pg_pool_options`).
     pub(crate) fn new(options: &PgConnectOptions) -> Rotations {
         let options = options.clone().options([("plan_cache_mode", "force_generic_plan")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(LEADERS as u32)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(10))
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(1800)))
-            .connect_lazy_with(options);
+        let pool = super::pg_pool_options(LEADERS as u32).connect_lazy_with(options);
         Rotations { queue: Mutex::default(), pool }
     }
 
