@@ -41,27 +41,13 @@ fn main() {
     while warm.elapsed() < Duration::from_millis(200) {
         pair.sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature).expect("sign");
     }
-    let limit = Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut count: u64 = 0;
-    while started.elapsed() < limit {
-        for _ in 0..16 {
-            pair.sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature).expect("sign");
-        }
-        count += 16;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let (count, elapsed) = repeat_for(Duration::from_secs_f64(seconds), || {
+        pair.sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature).expect("sign");
+    });
 
     let limit = Duration::from_secs_f64(seconds / 4.0);
-    let started = Instant::now();
-    let mut verified: u64 = 0;
-    while started.elapsed() < limit {
-        for _ in 0..16 {
-            public.verify_sig(signed.as_bytes(), &expected).expect("verify");
-        }
-        verified += 16;
-    }
-    let verify_elapsed = started.elapsed().as_secs_f64();
+    let (verified, verify_elapsed) =
+        repeat_for(limit, || public.verify_sig(signed.as_bytes(), &expected).expect("verify"));
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let all_cores_us = std::thread::scope(|scope| {
@@ -69,14 +55,10 @@ fn main() {
             .map(|_| {
                 scope.spawn(|| {
                     let mut signature = vec![0; pair.public_modulus_len()];
-                    let (started, mut count) = (Instant::now(), 0u64);
-                    while started.elapsed() < limit {
-                        for _ in 0..16 {
-                            pair.sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature).expect("sign");
-                        }
-                        count += 16;
-                    }
-                    started.elapsed().as_secs_f64() * 1e6 / count as f64
+                    let (count, elapsed) = repeat_for(limit, || {
+                        pair.sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature).expect("sign");
+                    });
+                    elapsed * 1e6 / count as f64
                 })
             })
             .collect();
@@ -90,4 +72,17 @@ fn main() {
         elapsed * 1e6 / count as f64,
         verified as f64 / verify_elapsed
     );
+}
+
+/// Runs `op` over and over for `limit` (checking the clock every 16 runs): how many runs, in how many seconds.
+fn repeat_for(limit: Duration, mut op: impl FnMut()) -> (u64, f64) {
+    let started = Instant::now();
+    let mut count: u64 = 0;
+    while started.elapsed() < limit {
+        for _ in 0..16 {
+            op();
+        }
+        count += 16;
+    }
+    (count, started.elapsed().as_secs_f64())
 }
