@@ -54,8 +54,6 @@ pub(crate) trait Backend {
         tx: &mut Transaction<'static, Self::Db>,
         change: Change,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// A checked code's exchange as one statement, where the dialect has one (`repo::EXCHANGE_IN_ONE`).
-    fn exchange_in_one(&self) -> Option<&'static str>;
 }
 
 impl Backend for SqlitePool {
@@ -68,10 +66,6 @@ impl Backend for SqlitePool {
     }
     async fn announce(&self, _: &mut Transaction<'static, Sqlite>, _: Change) -> Result<(), sqlx::Error> {
         Ok(())
-    }
-    // no data-modifying WITH in SQLite
-    fn exchange_in_one(&self) -> Option<&'static str> {
-        None
     }
 }
 
@@ -90,9 +84,6 @@ impl Backend for PgPool {
         let payload = change.payload();
         sqlx::query("SELECT pg_notify($1, $2)").bind(crate::cache::CHANNEL).bind(payload).execute(&mut **tx).await?;
         Ok(())
-    }
-    fn exchange_in_one(&self) -> Option<&'static str> {
-        Some(crate::repo::EXCHANGE_IN_ONE.as_str())
     }
 }
 

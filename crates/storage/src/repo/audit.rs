@@ -26,8 +26,8 @@ pub struct NewAuditEvent {
 
 impl NewAuditEvent {
     /// This entry as the record of starting `grant` from an exchanged code: the grant's member, and a detail that
-    /// names the grant and its scopes (`grant 7, scopes: tasks_read`). `exchange_code` stores it so; on
-    /// PostgreSQL the same text is composed in SQL (`EXCHANGE_IN_ONE`), so the write is one statement.
+    /// names the grant and its scopes (`grant 7, scopes: tasks_read`). `exchange_code` stores it so (in SQL on
+    /// PostgreSQL: `EXCHANGE_MANY`).
     pub fn issued(&self, grant: &Grant) -> NewAuditEvent {
         self.for_grant(grant, format!("grant {}, scopes: {}", grant.id, grant.scopes))
     }
@@ -63,8 +63,7 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-/// Stores an event, filling in the ids the database knows (see `NewAuditEvent`); answers its id. Its first six
-/// parameters are those of `bind_audit_of`.
+/// Stores an event, filling in the ids the database knows (see `NewAuditEvent`); answers its id.
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
      SELECT $1, $2, k.account_id, k.person_id, \
      COALESCE($7, (SELECT id FROM users WHERE account_id = k.account_id AND person_id = k.person_id)), \
@@ -74,10 +73,8 @@ const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, event, account_id, person
      COALESCE($4, (SELECT person_id FROM users WHERE id = $7)) AS person_id) k \
      RETURNING id";
 
-/// The six parameters an audit entry gives the statements that write one (`INSERT_AUDIT`, and the grant writes'
-/// `audit_of` on PostgreSQL): time, event, account, person, client id, IP. A macro: the same binds for either
-/// backend's query type.
-macro_rules! bind_audit_of {
+/// `INSERT_AUDIT`'s parameters. A macro: the same binds for either backend's query type.
+macro_rules! bind_audit {
     ($query:expr, $event:expr) => {
         $query
             .bind($event.at)
@@ -86,14 +83,8 @@ macro_rules! bind_audit_of {
             .bind($event.person_id)
             .bind(&$event.client_id)
             .bind(&$event.ip)
-    };
-}
-pub(crate) use bind_audit_of;
-
-/// `INSERT_AUDIT`'s parameters.
-macro_rules! bind_audit {
-    ($query:expr, $event:expr) => {
-        bind_audit_of!($query, $event).bind($event.user_id).bind(&$event.detail)
+            .bind($event.user_id)
+            .bind(&$event.detail)
     };
 }
 

@@ -1,8 +1,10 @@
 //! The repository, on SQLite or PostgreSQL (see `crate::db` for how one SQL text serves both).
 
 pub mod audit;
+mod batches;
 pub mod comments;
 pub mod consents;
+mod exchanges;
 pub mod projects;
 mod rotations;
 pub mod tags;
@@ -19,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::cache::{Caches, Change, through};
 use crate::db::{Backend, Background, DbRow, NamedRow, Pool, impl_for_tx, on_db};
 use crate::direct::{Direct, NUMBERED, collect_rows, numbered};
-use audit::{AuditTx, NewAuditEvent, bind_audit_of, insert_audit_direct};
+use audit::{AuditTx, NewAuditEvent, insert_audit_direct};
 
 use crate::error::{ExchangeError, RefreshError, StorageError};
 use crate::migrate;
@@ -57,8 +59,8 @@ pub struct Store {
     /// The tasks of this store (listening for other nodes' grant changes on PostgreSQL, checkpointing the direct
     /// connection's writes on SQLite), stopped with the last clone.
     tasks: Vec<std::sync::Arc<Background>>,
-    /// Rotations committed together on PostgreSQL (`rotations`); `None` on SQLite.
-    rotations: Option<std::sync::Arc<rotations::Rotations>>,
+    /// Rotations and exchanges committed together on PostgreSQL (`batches`); `None` on SQLite.
+    batching: Option<std::sync::Arc<batches::Batching>>,
 }
 
 const MEMBER_COLUMNS: &str = "u.id AS user_id, u.role, u.title, a.id AS account_id, a.name AS account_name, \
@@ -99,7 +101,7 @@ impl Store {
             .map_err(|source| StorageError::Connect { url: redact_url(url), source })?;
         // PostgreSQL has many writers at once: the in-process queue is for SQLite's single writer only.
         Ok(Store {
-            rotations: Some(std::sync::Arc::new(rotations::Rotations::new(&pool.connect_options()))),
+            batching: Some(std::sync::Arc::new(batches::Batching::new(&pool.connect_options()))),
             pool: Pool::Postgres(pool),
             writer: None,
             cache: None,
@@ -159,7 +161,7 @@ impl Store {
             cache: None,
             direct,
             tasks,
-            rotations: None,
+            batching: None,
         })
     }
 
@@ -275,8 +277,8 @@ impl Store {
         if let Some(direct) = &self.direct {
             direct.close();
         }
-        if let Some(rotations) = &self.rotations {
-            rotations.close().await;
+        if let Some(batching) = &self.batching {
+            batching.close().await;
         }
         on_db!(self, pool, { pool.close().await })
     }
@@ -807,29 +809,28 @@ impl Store {
                 return Ok(grant);
             }
         }
-        on_db!(self, pool, {
-            // PostgreSQL's usual case in two round trips on one connection: the unspent code read, checked here,
-            // then spent and its grant started in one statement (`EXCHANGE_IN_ONE`). A code unknown, spent or
-            // refused, or spent by a concurrent exchange between the two, goes the way below, which tells why.
-            if let Some(sql) = pool.exchange_in_one() {
-                let mut connection = pool.acquire().await?;
-                let unspent = sqlx::query(UNSPENT_CODE).bind(code_digest).fetch_optional(&mut *connection).await?;
-                let code = unspent.as_ref().map(SpentCode::from_row).transpose()?;
-                if let Some(code) = code.filter(|code| code.refusal(exchange).is_none()) {
-                    let query = sqlx::query_scalar(sql)
-                        .bind(app_id)
-                        .bind(code.user_id)
-                        .bind(&code.scopes)
-                        .bind(code_digest)
-                        .bind(now)
-                        .bind(&refresh.digest)
-                        .bind(refresh.expires_at);
-                    let started: Option<i64> = bind_audit_of!(query, audit).fetch_optional(&mut *connection).await?;
-                    if let Some(id) = started {
-                        return Ok(Grant { id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 });
-                    }
+        // PostgreSQL's usual case: the unspent code read and checked here, then spent and its grant started with the
+        // other exchanges queued at the time, in one statement (`exchanges`). A code unknown, spent or refused, or
+        // spent by a concurrent exchange between the two, goes the way below, which tells why.
+        if let (Some(batching), Pool::Postgres(pool)) = (&self.batching, &self.pool) {
+            let unspent = sqlx::query(UNSPENT_CODE).bind(code_digest).fetch_optional(pool).await?;
+            let code = unspent.as_ref().map(SpentCode::from_row).transpose()?;
+            if let Some(code) = code.filter(|code| code.refusal(exchange).is_none()) {
+                let checked = exchanges::Exchange {
+                    code_digest: code_digest.to_vec(),
+                    now,
+                    app_id,
+                    user_id: code.user_id,
+                    scopes: code.scopes.clone(),
+                    refresh: refresh.clone(),
+                    audit: audit.clone(),
+                };
+                if let Some(id) = batching.exchanges.run(checked).await? {
+                    return Ok(Grant { id, app_id, user_id: code.user_id, scopes: code.scopes, generation: 1 });
                 }
             }
+        }
+        on_db!(self, pool, {
             let _writing = self.write_turn().await;
             let mut tx = pool.begin().await?;
             let consumed = sqlx::query(CONSUME_CODE).bind(now).bind(code_digest).fetch_optional(&mut *tx).await?;
@@ -913,8 +914,8 @@ impl Store {
             }
         }
         // PostgreSQL: with the other rotations queued at the time, in one statement (`rotations`)
-        let refused = match &self.rotations {
-            Some(rotations) => {
+        let refused = match &self.batching {
+            Some(batching) => {
                 let rotation = rotations::Rotation {
                     digest: refresh_digest.to_vec(),
                     app_id,
@@ -923,7 +924,7 @@ impl Store {
                     next: next.clone(),
                     audit: audit.clone(),
                 };
-                match rotations.rotate(rotation).await? {
+                match batching.rotations.run(rotation).await? {
                     Some(grant) => {
                         self.forget(Change::Grant(grant.id));
                         return Ok(grant);
@@ -1242,43 +1243,20 @@ const ROTATE: &str = "UPDATE grants SET generation = generation + 1, rotation_no
      AND app_id = $3 AND revoked_at IS NULL \
      RETURNING id, app_id, user_id, scopes, generation";
 
-/// An unspent authorization code ($1), to be spent once checked (by `EXCHANGE_IN_ONE` on PostgreSQL, by
+/// An unspent authorization code ($1), to be spent once checked (by `EXCHANGE_MANY` on PostgreSQL, by
 /// `CONSUME_CODE` on SQLite's direct connection).
 const UNSPENT_CODE: &str = "SELECT app_id, user_id, redirect_uri, scopes, expires_at, code_challenge FROM auth_codes \
      WHERE digest = $1 AND used_at IS NULL";
 
-/// A checked code's exchange as one PostgreSQL statement: the code ($4) spent at $5 unless spent already (the
-/// conditional write that decides the one winner), and only then its grant started for app $1, user $2 and scopes
-/// $3, with its first refresh token (`$6`, `$7`) and the audit entry (`$8`..`$13`, see `audit_of`) with the detail
-/// of `NewAuditEvent::issued`. Answers the grant's id, or no row when the code was spent meanwhile.
-pub(crate) static EXCHANGE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH spent AS (UPDATE auth_codes SET used_at = $5 WHERE digest = $4 AND used_at IS NULL RETURNING digest), \
-         started AS (INSERT INTO grants (app_id, user_id, scopes, code_digest, generation, created_at) \
-         SELECT $1, $2, $3, digest, 1, $5 FROM spent RETURNING id, user_id, scopes), \
-         stored AS (INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
-         SELECT $6, id, 1, $5, $7 FROM started), \
-         logged AS ({audit}) \
-         SELECT id FROM started",
-        audit = audit_of("started", 8, "', scopes: ' || g.scopes"),
-    )
-});
-
-/// The audit entry of a grant written by the statement's `source` (a `WITH` query answering the grant's `id` and
-/// `user_id`), from the six parameters from `$first`: time, event, account, person, client id, IP. The member is
-/// the grant's, the account and person theirs unless given (as `INSERT_AUDIT` fills them in); the detail is
-/// `grant <id>` and then `more`, the same text as `NewAuditEvent::issued` or `rotated`.
-fn audit_of(source: &str, first: usize, more: &str) -> String {
-    audit_from(source, std::array::from_fn(|i| format!("${}", first + i)), more)
-}
-
-/// `audit_of` with the six values as SQL expressions (parameters, or the source's columns as `g.column`).
-fn audit_from(source: &str, values: [String; 6], more: &str) -> String {
-    let [at, event, account, person, client, ip] = values;
+/// The audit entries of the grants a batch wrote (`ROTATE_MANY`, `EXCHANGE_MANY`), from its `WITH` query `source`,
+/// which answers for each grant its `id` and `user_id` and its entry's `at`, `event`, `account`, `person`, `client`
+/// and `ip`. The member is the grant's, the account and person theirs unless given (as `INSERT_AUDIT` fills them
+/// in); the detail is `grant <id>` and then `more`, the same text as `NewAuditEvent::issued` or `rotated`.
+fn batch_audit(source: &str, more: &str) -> String {
     format!(
         "INSERT INTO audit_log (at, event, account_id, person_id, user_id, client_id, ip, detail) \
-         SELECT {at}, {event}, COALESCE({account}, u.account_id), COALESCE({person}, u.person_id), g.user_id, \
-         {client}, {ip}, 'grant ' || g.id || {more} FROM {source} g LEFT JOIN users u ON u.id = g.user_id"
+         SELECT g.at, g.event, COALESCE(g.account, u.account_id), COALESCE(g.person, u.person_id), g.user_id, \
+         g.client, g.ip, 'grant ' || g.id || {more} FROM {source} g LEFT JOIN users u ON u.id = g.user_id"
     )
 }
 
@@ -1332,7 +1310,7 @@ impl_for_tx! {
     }
 }
 
-/// The settings of a PostgreSQL pool of at most `max_connections`: the store's, and the rotations' own.
+/// The settings of a PostgreSQL pool of at most `max_connections`: the store's, and the batches' own.
 pub(crate) fn pg_pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         // A ping (one more round trip) before handing out a connection only when it sat idle a while: under load

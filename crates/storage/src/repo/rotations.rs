@@ -1,29 +1,11 @@
-//! PostgreSQL group commit for refresh-token rotations: the rotations that arrive while one batch is in flight go
-//! together in the next, as one statement and one round trip (`ROTATE_MANY`), what `crate::together` does for
-//! SQLite. Each rotation alone cost a round trip and a commit of its own, and the server's side of a round trip (the
-//! statement's encoding, the socket, the wake-ups) was most of what a refresh cost beside its signature.
-//!
-//! A rotation is queued; while fewer than [`LEADERS`] tasks lead batches, one more is spawned: it takes everything
-//! queued, runs it, answers each rotation, and goes on while more arrived meanwhile. Two such tasks keep a batch
-//! running while the other waits for its commit (one alone left the server idle behind a slow commit: p99 49 against
-//! 17 ms in one round, at 1.5 % more CPU per refresh). The batches run in those tasks, so a request dropped while
-//! waiting (its client went away) cancels nothing but its own answer. A rotation whose batch failed (the error is
-//! logged), or whose lead ended before answering it, runs alone, as a batch of one.
-//!
-//! The batches run on connections of their own, one per leader, which keep the statement's generic plan
-//! (`plan_cache_mode = force_generic_plan`). Left to choose, PostgreSQL planned `ROTATE_MANY` anew for every batch:
-//! a plan for the batch's own size looks cheaper than the generic one, which assumes ten rotations, so the generic
-//! plan was never kept, and planning this statement costs more than running it (1.9 against 1.0 ms in `EXPLAIN
-//! ANALYZE`).
+//! Refresh-token rotations in PostgreSQL batches (`super::batches`): each batch is one statement, `ROTATE_MANY`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgConnectOptions;
-use tokio::sync::oneshot;
 
 use super::audit::NewAuditEvent;
-use crate::db::DbRow;
+use super::batches::{Batched, place};
 use crate::error::StorageError;
 use crate::model::{Grant, NewRefresh};
 
@@ -37,127 +19,17 @@ pub(crate) struct Rotation {
     pub(crate) audit: NewAuditEvent,
 }
 
-/// A rotation's answer: the grant at its new generation, or `None` when it was not rotated (a second presentation,
-/// an expired, revoked or unknown token, another app's). Dropped unanswered when its batch failed.
-type Answer = oneshot::Sender<Option<Grant>>;
+/// A rotation wins the grant at its new generation; it does not win when the token was not rotated (a second
+/// presentation, an expired, revoked or unknown token, another app's).
+impl Batched for Rotation {
+    type Won = Grant;
+    const NAME: &'static str = "refresh-token rotations";
 
-/// The rotations waiting for the next batch, and the connections that run the batches.
-pub(crate) struct Rotations {
-    queue: Mutex<Queue>,
-    pool: PgPool,
-}
-
-impl std::fmt::Debug for Rotations {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Rotations")
-    }
-}
-
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<(Arc<Rotation>, Answer)>,
-    /// Tasks leading batches (at most [`LEADERS`]).
-    leaders: usize,
-}
-
-/// Batches in flight at once: while one waits for its commit, the next one runs.
-const LEADERS: usize = 2;
-
-impl Rotations {
-    /// Batches on at most [`LEADERS`] connections to the database of `options`, opened as they are needed, with the
-    /// store's pool settings (`super::pg_pool_options`).
-    pub(crate) fn new(options: &PgConnectOptions) -> Rotations {
-        let options = options.clone().options([("plan_cache_mode", "force_generic_plan")]);
-        let pool = super::pg_pool_options(LEADERS as u32).connect_lazy_with(options);
-        Rotations { queue: Mutex::default(), pool }
-    }
-
-    /// Closes the batches' connections.
-    pub(crate) async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Rotates with the others queued beside it, in one statement: the grant at its new generation, or `None` when
-    /// the token was not rotated (the caller reads why).
-    pub(crate) async fn rotate(self: &Arc<Self>, rotation: Rotation) -> Result<Option<Grant>, StorageError> {
-        let rotation = Arc::new(rotation);
-        let (answer, answered) = oneshot::channel();
-        let lead = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.waiting.push((Arc::clone(&rotation), answer));
-            queue.leaders < LEADERS && {
-                queue.leaders += 1;
-                true
-            }
-        };
-        if lead {
-            tokio::spawn(Lead { rotations: Arc::clone(self), done: false }.run());
-        }
-        match answered.await {
-            Ok(answer) => Ok(answer),
-            // its batch failed, or its lead ended first: alone
-            Err(_) => Ok(rotate_many(&self.pool, std::slice::from_ref(&rotation)).await?.pop().map(|(_, grant)| grant)),
-        }
-    }
-}
-
-/// A task leading batches while rotations are queued. Dropped before it is done (a panic, or a runtime shutting
-/// down) as the last one, it drops the waiting ones' answers (they rotate alone), so that none waits for a lead
-/// that never comes.
-struct Lead {
-    rotations: Arc<Rotations>,
-    done: bool,
-}
-
-impl Lead {
-    /// Runs what is queued as one batch and answers each rotation, again while more was queued meanwhile.
-    async fn run(mut self) {
-        loop {
-            let batch = {
-                let mut queue = self.rotations.queue.lock().unwrap_or_else(PoisonError::into_inner);
-                if queue.waiting.is_empty() {
-                    queue.leaders -= 1;
-                    self.done = true;
-                    return;
-                }
-                std::mem::take(&mut queue.waiting)
-            };
-            run_batch(&self.rotations.pool, batch).await;
-        }
-    }
-}
-
-/// Runs `batch` as one statement and answers each of its rotations; when it fails, none.
-async fn run_batch(pool: &PgPool, batch: Vec<(Arc<Rotation>, Answer)>) {
-    let (rotations, answers): (Vec<Arc<Rotation>>, Vec<Answer>) = batch.into_iter().unzip();
-    match rotate_many(pool, &rotations).await {
-        Ok(rows) => {
-            let mut won: Vec<Option<Grant>> = std::iter::repeat_with(|| None).take(rotations.len()).collect();
-            for (index, grant) in rows {
-                if let Some(slot) = won.get_mut(index) {
-                    *slot = Some(grant);
-                }
-            }
-            for (answer, grant) in answers.into_iter().zip(won) {
-                let _ = answer.send(grant);
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, rotations = rotations.len(), "a batch of refresh-token rotations failed");
-        }
-    }
-}
-
-impl Drop for Lead {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut queue = self.rotations.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        queue.leaders -= 1;
-        if queue.leaders == 0 {
-            queue.waiting.clear();
-        }
+    fn run_many<'a>(
+        pool: &'a PgPool,
+        batch: &'a [Arc<Rotation>],
+    ) -> impl Future<Output = Result<Vec<(usize, Grant)>, StorageError>> + Send + 'a {
+        rotate_many(pool, batch)
     }
 }
 
@@ -184,12 +56,7 @@ async fn rotate_many<'c>(
         .bind(texts(|r| r.audit.ip.clone()))
         .fetch_all(db)
         .await?;
-    let mut won = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let ordinal: i64 = row.col("ord")?;
-        won.push((usize::try_from(ordinal - 1).unwrap_or(usize::MAX), super::grant_from(row)?));
-    }
-    Ok(won)
+    rows.iter().map(|row| Ok((place(row)?, super::grant_from(row)?))).collect()
 }
 
 /// Refresh-token rotations as one PostgreSQL statement, atomic without a transaction around it, their parameters
@@ -225,11 +92,7 @@ pub(crate) static ROTATE_MANY: std::sync::LazyLock<String> = std::sync::LazyLock
          SELECT b.ord, b.id, b.app_id, b.user_id, b.scopes, b.generation, (SELECT count(*) FROM told) AS told \
          FROM bumped b",
         channel = crate::cache::CHANNEL,
-        audit = super::audit_from(
-            "bumped",
-            ["at", "event", "account", "person", "client", "ip"].map(|column| format!("g.{column}")),
-            "', generation ' || g.generation",
-        ),
+        audit = super::batch_audit("bumped", "', generation ' || g.generation"),
     )
 });
 
@@ -239,6 +102,7 @@ mod tests {
     use crate::db::Pool;
     use crate::model::{AppFields, CodeExchange, NewCode, Role};
     use crate::repo::Store;
+    use crate::repo::batches::{Batches, connections, generic_plan};
 
     /// A store on a scratch PostgreSQL database `name` (when `WSOAUTH_TEST_POSTGRES_URL` names a server) with an
     /// app and `grants` grants of its owner, whose refresh tokens are `r0`, `r1`, ... (`[b'r', i]`): the store,
@@ -334,11 +198,11 @@ mod tests {
     async fn the_rotations_of_a_failed_batch_run_alone() {
         let Some((store, app, _, _)) = with_grants("wsoauth_rotations_failed", 2).await else { return };
         let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
-        let rotations = Arc::new(Rotations::new(&pool.connect_options()));
+        let rotations = Arc::new(Batches::new(connections(&pool.connect_options())));
         let mut bad = rotation(app, b"r\x01", b"n1");
         bad.audit.ip = Some("10.0.0.1\0".into());
         // queued together: the first spawns a lead, which runs once both are queued
-        let (good, bad) = tokio::join!(rotations.rotate(rotation(app, b"r\x00", b"n0")), rotations.rotate(bad));
+        let (good, bad) = tokio::join!(rotations.run(rotation(app, b"r\x00", b"n0")), rotations.run(bad));
         assert_eq!(good.unwrap().unwrap().generation, 2);
         assert!(bad.is_err());
         // the bad one's grant did not move
@@ -354,32 +218,16 @@ mod tests {
     async fn a_batch_reads_only_its_own_grants() {
         let Some((store, app, _, _)) = with_grants("wsoauth_rotations_plan", 200).await else { return };
         let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
-        let mut connection = pool.begin().await.unwrap();
-        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *connection).await.unwrap();
         let types = "bytea[], int8[], int8[], bytea[], bytea[], int8[], int8[], text[], int8[], int8[], text[], text[]";
-        let prepare = format!("PREPARE rotate_many ({types}) AS {}", ROTATE_MANY.as_str());
-        sqlx::query(sqlx::AssertSqlSafe(prepare)).execute(&mut *connection).await.unwrap();
-        let explain = format!(
-            "EXPLAIN (ANALYZE, BUFFERS) EXECUTE rotate_many(ARRAY['\\x7200'::bytea, '\\x7201'::bytea], \
-             ARRAY[200, 200]::int8[], ARRAY[{app}, {app}]::int8[], ARRAY['\\x01'::bytea, '\\x01'::bytea], \
-             ARRAY['\\x02'::bytea, '\\x03'::bytea], ARRAY[900, 900]::int8[], ARRAY[7, 7]::int8[], ARRAY['e', 'e'], \
-             ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::text[], \
-             ARRAY[NULL, NULL]::text[])"
+        let arguments = format!(
+            "ARRAY['\\x7200'::bytea, '\\x7201'::bytea], ARRAY[200, 200]::int8[], ARRAY[{app}, {app}]::int8[], \
+             ARRAY['\\x01'::bytea, '\\x01'::bytea], ARRAY['\\x02'::bytea, '\\x03'::bytea], ARRAY[900, 900]::int8[], \
+             ARRAY[7, 7]::int8[], ARRAY['e', 'e'], ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::int8[], \
+             ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[]"
         );
-        let lines: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(explain)).fetch_all(&mut *connection).await.unwrap();
-        connection.rollback().await.unwrap();
-        let plan = lines.join("\n");
+        let (plan, buffers) = generic_plan(pool, types, &ROTATE_MANY, &arguments).await;
         let rotated = plan.lines().find(|line| line.contains("Update on grants")).unwrap_or_default();
         assert!(rotated.contains("rows=2 loops=1"), "both rotated:\n{plan}");
-        // (the execution's buffers: the planning's, listed after `Planning:`, are the catalogs')
-        let buffers: u64 = plan
-            .lines()
-            .take_while(|line| !line.starts_with("Planning"))
-            .filter_map(|line| line.trim().strip_prefix("Buffers: shared hit="))
-            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-            .max()
-            .unwrap_or(u64::MAX);
         assert!(buffers < 100, "{buffers} buffers:\n{plan}");
     }
 
@@ -389,8 +237,7 @@ mod tests {
     async fn batches_are_not_planned_anew() {
         let Some((store, app, _, _)) = with_grants("wsoauth_rotations_generic", 8).await else { return };
         let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
-        let rotations = Rotations::new(&pool.connect_options());
-        let mut connection = rotations.pool.acquire().await.unwrap();
+        let mut connection = connections(&pool.connect_options()).acquire().await.unwrap();
         for i in 0..8u8 {
             let batch = [Arc::new(rotation(app, &[b'r', i], &[b'n', i]))];
             assert_eq!(rotate_many(&mut *connection, &batch).await.unwrap().len(), 1);
