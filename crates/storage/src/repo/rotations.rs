@@ -102,7 +102,7 @@ mod tests {
     use crate::db::Pool;
     use crate::model::{AppFields, CodeExchange, NewCode, Role};
     use crate::repo::Store;
-    use crate::repo::batches::{Batches, connections, generic_plan};
+    use crate::repo::batches::{Batches, connections, plan_kept_after_growth};
 
     /// A store on a scratch PostgreSQL database `name` (when `WSOAUTH_TEST_POSTGRES_URL` names a server) with an
     /// app and `grants` grants of its owner, whose refresh tokens are `r0`, `r1`, ... (`[b'r', i]`): the store,
@@ -211,21 +211,33 @@ mod tests {
         assert_eq!(grant.unwrap().generation, 2);
     }
 
-    /// `ROTATE_MANY`'s generic plan (the one a prepared statement settles on) finds the grants by the presented
-    /// tokens, whatever the grants' statistics say: with 200 grants of one app it reads a few dozen buffers, not
-    /// an index probe of the tokens for every grant of the app.
+    /// `ROTATE_MANY`'s plan on the batches' connections finds the grants by the presented tokens, whatever the
+    /// tables held when it was made: made on a batch while there were three grants, and kept, it rotates two of
+    /// 20,000 grants of the app reading a few dozen buffers, not the tables (a plan made on small tables that
+    /// hashed a scan of each kept doing so as they grew: thousands of buffers per batch).
     #[tokio::test]
     async fn a_batch_reads_only_its_own_grants() {
-        let Some((store, app, _, _)) = with_grants("wsoauth_rotations_plan", 200).await else { return };
+        let Some((store, app, _, user)) = with_grants("wsoauth_rotations_plan", 3).await else { return };
         let Pool::Postgres(pool) = &store.pool else { unreachable!("a PostgreSQL store") };
         let types = "bytea[], int8[], int8[], bytea[], bytea[], int8[], int8[], text[], int8[], int8[], text[], text[]";
-        let arguments = format!(
-            "ARRAY['\\x7200'::bytea, '\\x7201'::bytea], ARRAY[200, 200]::int8[], ARRAY[{app}, {app}]::int8[], \
-             ARRAY['\\x01'::bytea, '\\x01'::bytea], ARRAY['\\x02'::bytea, '\\x03'::bytea], ARRAY[900, 900]::int8[], \
-             ARRAY[7, 7]::int8[], ARRAY['e', 'e'], ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::int8[], \
-             ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[]"
+        let batch = |tokens: &str, next: &str| {
+            format!(
+                "ARRAY[{tokens}]::bytea[], ARRAY[200, 200]::int8[], ARRAY[{app}, {app}]::int8[], \
+                 ARRAY['\\x01', '\\x01']::bytea[], ARRAY[{next}]::bytea[], ARRAY[900, 900]::int8[], \
+                 ARRAY[7, 7]::int8[], ARRAY['e', 'e'], ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::int8[], \
+                 ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[]"
+            )
+        };
+        let grow = format!(
+            "WITH g AS (INSERT INTO grants (app_id, user_id, scopes, generation, created_at) \
+             SELECT {app}, {user}, 'users_read', 1, 1 FROM generate_series(1, 20000) RETURNING id) \
+             INSERT INTO refresh_tokens (digest, grant_id, generation, created_at, expires_at) \
+             SELECT sha256(int8send(id)), id, 1, 1, 5000 FROM g"
         );
-        let (plan, buffers) = generic_plan(pool, types, &ROTATE_MANY, &arguments).await;
+        let first = batch("'\\x7200', 'unknown'", "'\\x02', '\\x03'");
+        let then = batch("'\\x7201', '\\x7202'", "'\\x04', '\\x05'");
+        let (plan, buffers) =
+            plan_kept_after_growth(&pool.connect_options(), types, &ROTATE_MANY, [&first, &grow, &then]).await;
         let rotated = plan.lines().find(|line| line.contains("Update on grants")).unwrap_or_default();
         assert!(rotated.contains("rows=2 loops=1"), "both rotated:\n{plan}");
         assert!(buffers < 100, "{buffers} buffers:\n{plan}");
