@@ -97,41 +97,7 @@ pub(crate) static EXCHANGE_MANY: std::sync::LazyLock<String> = std::sync::LazyLo
 mod tests {
     use super::*;
     use crate::db::Pool;
-    use crate::model::{AppFields, NewCode, Role};
-    use crate::repo::Store;
-    use crate::repo::batches::plan_kept_after_growth;
-
-    /// A store on a scratch PostgreSQL database `name` (when `WSOAUTH_TEST_POSTGRES_URL` names a server) with an
-    /// app and `codes` unspent codes of its owner, `c0`, `c1`, ... (`[b'c', i]`): the store, the app, the owner's
-    /// account and user ids.
-    async fn with_codes(name: &str, codes: u8) -> Option<(Store, i64, i64, i64)> {
-        let base = std::env::var("WSOAUTH_TEST_POSTGRES_URL").ok()?;
-        let store = Store::open(&crate::scratch_postgres(&base, name).await.unwrap()).await.unwrap();
-        let account = store.create_account("Acme", "acme", 1).await.unwrap();
-        let person = store.create_person("ann@example.com", "Ann", "Lee", None, 1).await.unwrap();
-        let user = store.add_member(account.id, person.id, Role::Owner, 1).await.unwrap();
-        let fields = AppFields {
-            name: "App".into(),
-            redirect_uris: vec!["https://a/cb".into()],
-            scopes: "users_read".into(),
-            require_pkce: false,
-        };
-        let app = store.create_app(account.id, "client-1", b"digest", &fields, false, 1).await.unwrap().id;
-        for i in 0..codes {
-            let new = NewCode {
-                digest: vec![b'c', i],
-                app_id: app,
-                user_id: user,
-                redirect_uri: "https://a/cb".into(),
-                scopes: "users_read".into(),
-                code_challenge: None,
-                now: 100,
-                expires_at: 700,
-            };
-            store.insert_code(&new).await.unwrap();
-        }
-        Some((store, app, account.id, user))
-    }
+    use crate::repo::batches::{plan_kept_after_growth, with_codes};
 
     /// An exchange of code `code` by `app` for `user`, whose first refresh token is `refresh`.
     fn exchange(app: i64, user: i64, code: &[u8], refresh: &[u8]) -> Arc<Exchange> {

@@ -100,41 +100,17 @@ pub(crate) static ROTATE_MANY: std::sync::LazyLock<String> = std::sync::LazyLock
 mod tests {
     use super::*;
     use crate::db::Pool;
-    use crate::model::{AppFields, CodeExchange, NewCode, Role};
+    use crate::model::CodeExchange;
     use crate::repo::Store;
-    use crate::repo::batches::{Batches, connections, plan_kept_after_growth};
+    use crate::repo::batches::{Batches, connections, plan_kept_after_growth, with_codes};
 
-    /// A store on a scratch PostgreSQL database `name` (when `WSOAUTH_TEST_POSTGRES_URL` names a server) with an
-    /// app and `grants` grants of its owner, whose refresh tokens are `r0`, `r1`, ... (`[b'r', i]`): the store,
-    /// the app, the owner's account and user ids.
+    /// `with_codes`, each code then exchanged: `grants` grants of the app's owner, whose refresh tokens are `r0`,
+    /// `r1`, ... (`[b'r', i]`): the store, the app, the owner's account and user ids.
     async fn with_grants(name: &str, grants: u8) -> Option<(Store, i64, i64, i64)> {
-        let base = std::env::var("WSOAUTH_TEST_POSTGRES_URL").ok()?;
-        let store = Store::open(&crate::scratch_postgres(&base, name).await.unwrap()).await.unwrap();
-        let account = store.create_account("Acme", "acme", 1).await.unwrap();
-        let person = store.create_person("ann@example.com", "Ann", "Lee", None, 1).await.unwrap();
-        let user = store.add_member(account.id, person.id, Role::Owner, 1).await.unwrap();
-        let fields = AppFields {
-            name: "App".into(),
-            redirect_uris: vec!["https://a/cb".into()],
-            scopes: "users_read".into(),
-            require_pkce: false,
-        };
-        let app = store.create_app(account.id, "client-1", b"digest", &fields, false, 1).await.unwrap().id;
+        let (store, app, account, user) = with_codes(name, grants).await?;
         for i in 0..grants {
-            let (code, redirect_uri) = ([b'c', i], "https://a/cb".to_owned());
-            let new = NewCode {
-                digest: code.to_vec(),
-                app_id: app,
-                user_id: user,
-                redirect_uri,
-                scopes: "users_read".into(),
-                code_challenge: None,
-                now: 100,
-                expires_at: 700,
-            };
-            store.insert_code(&new).await.unwrap();
             let exchange = CodeExchange {
-                code_digest: &code,
+                code_digest: &[b'c', i],
                 app_id: app,
                 redirect_uri: "https://a/cb",
                 code_verifier: None,
@@ -143,7 +119,7 @@ mod tests {
             let first = NewRefresh { digest: vec![b'r', i], expires_at: 1_000 };
             store.exchange_code(&exchange, &first, &audit("token_issued", 6)).await.unwrap();
         }
-        Some((store, app, account.id, user))
+        Some((store, app, account, user))
     }
 
     fn audit(event: &str, at: i64) -> NewAuditEvent {
