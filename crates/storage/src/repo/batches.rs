@@ -45,7 +45,8 @@ pub(crate) trait Batched: Send + Sync + Sized + 'static {
 }
 
 /// The connections the batches run on: at most [`LEADERS`] to the database of `options`, opened as they are
-/// needed, with the store's pool settings (`super::pg_pool_options`) and generic plans.
+/// needed, with the store's pool settings (`super::pg_pool_options`), generic plans, and no sequential scans, hash
+/// or merge joins (the module's comment says why).
 pub(crate) fn connections(options: &PgConnectOptions) -> PgPool {
     let options = options.clone().options([
         ("plan_cache_mode", "force_generic_plan"),
