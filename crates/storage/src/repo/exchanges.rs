@@ -89,7 +89,7 @@ pub(crate) static EXCHANGE_MANY: std::sync::LazyLock<String> = std::sync::LazyLo
          SELECT next_digest, id, 1, now, next_expires FROM done), \
          logged AS ({audit}) \
          SELECT ord, id FROM done",
-        audit = super::batch_audit("done", "', scopes: ' || g.scopes"),
+        audit = super::grants::batch_audit("done", "', scopes: ' || g.scopes"),
     )
 });
 

@@ -56,7 +56,7 @@ async fn rotate_many<'c>(
         .bind(texts(|r| r.audit.ip.clone()))
         .fetch_all(db)
         .await?;
-    rows.iter().map(|row| Ok((place(row)?, super::grant_from(row)?))).collect()
+    rows.iter().map(|row| Ok((place(row)?, super::grants::grant_from(row)?))).collect()
 }
 
 /// Refresh-token rotations as one PostgreSQL statement, atomic without a transaction around it, their parameters
@@ -92,7 +92,7 @@ pub(crate) static ROTATE_MANY: std::sync::LazyLock<String> = std::sync::LazyLock
          SELECT b.ord, b.id, b.app_id, b.user_id, b.scopes, b.generation, (SELECT count(*) FROM told) AS told \
          FROM bumped b",
         channel = crate::cache::CHANNEL,
-        audit = super::batch_audit("bumped", "', generation ' || g.generation"),
+        audit = super::grants::batch_audit("bumped", "', generation ' || g.generation"),
     )
 });
 

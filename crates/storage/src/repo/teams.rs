@@ -3,8 +3,9 @@
 use crate::db::{Backend, DbRow, on_db};
 use sqlx::AssertSqlSafe;
 
+use super::Store;
+use super::people::{MEMBER_COLUMNS, MEMBER_JOIN, member_from};
 use super::projects::{UserBrief, user_brief_from};
-use super::{MEMBER_COLUMNS, MEMBER_JOIN, Store, member_from};
 use crate::error::StorageError;
 use crate::model::{Member, Role};
 
