@@ -13,6 +13,7 @@ mod people;
 pub mod projects;
 mod rotations;
 pub mod tags;
+mod task_query;
 pub mod tasks;
 pub mod teams;
 pub mod transfer;
