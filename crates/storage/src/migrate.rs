@@ -12,6 +12,7 @@ pub const SQLITE: &[(i64, &str)] = &[
     (14, include_str!("../migrations/sqlite/0014_session_idle.sql")),
     (15, include_str!("../migrations/sqlite/0015_refresh_expiry.sql")),
     (16, include_str!("../migrations/sqlite/0016_audit_purge_by_id.sql")),
+    (17, include_str!("../migrations/sqlite/0017_inline_id_lists.sql")),
 ];
 
 /// (version, SQL) for PostgreSQL: the same versions, the same tables.
@@ -25,4 +26,5 @@ pub const POSTGRES: &[(i64, &str)] = &[
     (14, include_str!("../migrations/postgres/0014_session_idle.sql")),
     (15, include_str!("../migrations/postgres/0015_refresh_expiry.sql")),
     (16, include_str!("../migrations/postgres/0016_audit_purge_by_id.sql")),
+    (17, include_str!("../migrations/postgres/0017_inline_id_lists.sql")),
 ];

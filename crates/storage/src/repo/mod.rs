@@ -389,6 +389,29 @@ fn conflict(error: sqlx::Error, what: &'static str) -> StorageError {
 mod tests {
     use super::*;
 
+    /// On PostgreSQL the id lists of the API's queries (`json_each(text)`, SQLite's built-in there) are read
+    /// inline, without a function call that parses and plans the function's body at every execution, and mean
+    /// what SQLite's do: the list's elements, none for NULL.
+    #[tokio::test]
+    async fn postgres_id_lists_are_read_inline() {
+        let Ok(base) = std::env::var("WSOAUTH_TEST_POSTGRES_URL") else { return };
+        let store = Store::open(&crate::scratch_postgres(&base, "id_lists").await.unwrap()).await.unwrap();
+        let Pool::Postgres(pool) = &store.pool else { panic!("a PostgreSQL pool") };
+        let plan: Vec<String> = sqlx::query_scalar("EXPLAIN VERBOSE SELECT value FROM json_each('[3,1]'::text)")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("json_array_elements_text"), "{plan}");
+        assert!(!plan.lines().any(|line| line.contains("Function Scan") && line.contains("json_each")), "{plan}");
+        let values: Vec<i64> =
+            sqlx::query_scalar("SELECT value FROM json_each($1::text)").bind("[3,1]").fetch_all(pool).await.unwrap();
+        assert_eq!(values, [3, 1]);
+        let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM json_each(NULL::text)").fetch_one(pool).await.unwrap();
+        assert_eq!(none, 0);
+        store.close().await;
+    }
+
     /// Every query on a file database goes straight to a pooled connection, without a ping first (a round trip
     /// to the connection's thread), and the pool still serves many concurrent queries.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
