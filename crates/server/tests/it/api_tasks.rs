@@ -950,6 +950,13 @@ async fn roles_and_hidden_tasks() {
         server.fails(token, "search_tasks", &[("id_task", task_id)], 5).await;
     }
     server.fails(&user, "get_tasks", &[("id_project", &private)], 4).await;
+    // (4 wins over a wrong filter, as over an unknown project's empty list)
+    server.fails(&user, "get_tasks", &[("id_project", &private), ("filter", "done")], 4).await;
+    server.fails(&user, "get_tasks", &[("id_project", "999999")], 4).await;
+    server.fails(&user, "get_tasks", &[("id_project", &shared), ("filter", "done")], 11).await;
+    let empty = project(&server, &owner, "Empty", "").await;
+    assert_eq!(server.ok(&owner, "get_tasks", &[("id_project", &empty)]).await, json!([]));
+    server.fails(&user, "get_tasks", &[("id_project", &empty)], 4).await;
     server.fails(&user, "post_task", &[("id_project", &private), ("title", "T")], 4).await;
     server.fails(&user, "post_task", &[("id_project", &shared), ("title", "T"), ("id_parent", &hidden)], 5).await;
     assert_eq!(
