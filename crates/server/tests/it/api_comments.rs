@@ -153,6 +153,16 @@ async fn comments_follow_task_and_project_visibility() {
     let body = server.fails(&kate.1, "get_comments", &[("id_task", &hidden_id)], 5).await;
     assert_eq!(body, json!({"status": "error", "status_code": 5, "message": "Task is invalid"}));
     server.fails(&kate.1, "post_comment", &[("id_task", &hidden_id), ("text", "let me in")], 5).await;
+    // What is below a hidden task is hidden with it (as `get_task` answers), its comments too.
+    let under = server
+        .ok(&owner, "post_task", &[("id_project", &project_id), ("title", "Under"), ("id_parent", &hidden_id)])
+        .await;
+    let under_id = id(&under);
+    server.ok(&owner, "post_comment", &[("id_task", &under_id), ("text", "below")]).await;
+    assert_eq!(texts(&server.ok(&frank.1, "get_comments", &[("id_task", &under_id)]).await), ["below"]);
+    server.fails(&kate.1, "get_task", &[("id_task", &under_id)], 5).await;
+    server.fails(&kate.1, "get_comments", &[("id_task", &under_id)], 5).await;
+    server.fails(&kate.1, "post_comment", &[("id_task", &under_id), ("text", "let me in")], 5).await;
 
     // A user outside the project sees none of its tasks.
     let (_, outsider) = person(&server, "out@ws.com", "Otto", "Outside", Role::User).await;

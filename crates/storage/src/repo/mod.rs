@@ -41,8 +41,13 @@ const PING_IDLE: Duration = Duration::from_secs(1);
 pub(crate) const VISIBLE_PROJECT: &str = "p.account_id = $1 AND ($3 = 1 OR p.manager_id = $2 OR p.author_id = $2 OR \
      EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = $2))";
 /// A task `t` (in a visible project) is visible unless hidden; a hidden one only to its author and listed people.
-pub(crate) const VISIBLE_TASK: &str = "(t.hidden = 0 OR t.author_id = $2 OR \
-     EXISTS (SELECT 1 FROM task_visibility tv WHERE tv.task_id = t.id AND tv.user_id = $2))";
+/// What is below a task hidden from the viewer is hidden with it: its parent and its top-level task must be
+/// visible too (every query of tasks, and of what belongs to them, such as comments, applies both).
+pub(crate) const VISIBLE_TASK: &str = "((t.hidden = 0 OR t.author_id = $2 OR \
+     EXISTS (SELECT 1 FROM task_visibility tv WHERE tv.task_id = t.id AND tv.user_id = $2)) \
+     AND NOT EXISTS (SELECT 1 FROM tasks an WHERE an.id IN (t.parent_id, t.top_id) \
+     AND an.id <> t.id AND an.hidden = 1 AND an.author_id IS DISTINCT FROM $2 AND NOT EXISTS \
+     (SELECT 1 FROM task_visibility anv WHERE anv.task_id = an.id AND anv.user_id = $2)))";
 
 /// The repository of accounts, people, apps, sessions, codes, grants and keys.
 #[derive(Clone, Debug)]

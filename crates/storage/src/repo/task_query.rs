@@ -9,11 +9,6 @@ use super::tasks::TaskQuery;
 use super::{VISIBLE_PROJECT, VISIBLE_TASK};
 use crate::model::Viewer;
 
-/// The ancestors (parent, top-level task) of `t` must not be hidden from the viewer either (`?2` = user id).
-pub(super) const VISIBLE_ANCESTORS: &str = "NOT EXISTS (SELECT 1 FROM tasks an WHERE an.id IN (t.parent_id, t.top_id) \
-     AND an.id <> t.id AND an.hidden = 1 AND an.author_id IS DISTINCT FROM $2 AND NOT EXISTS \
-     (SELECT 1 FROM task_visibility anv WHERE anv.task_id = an.id AND anv.user_id = $2))";
-
 const TASK_COLUMNS: &str = "t.id, t.project_id, p.name AS project_name, p.status AS project_status, t.parent_id, \
      COALESCE(t.top_id, t.id) AS top_id, t.depth, t.name, t.text, t.status, t.priority, \
      t.author_id, pa.email AS author_email, pa.first_name AS author_first, pa.last_name AS author_last, \
@@ -117,8 +112,7 @@ bound!(sqlx::Postgres);
 pub(super) fn tasks_sql(query: &TaskQuery<'_>) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK} \
-         AND {VISIBLE_ANCESTORS}"
+        "SELECT {TASK_COLUMNS} FROM {TASK_JOIN} WHERE t.account_id = $1 AND {VISIBLE_PROJECT} AND {VISIBLE_TASK}"
     ));
     if let Some(project) = query.project_id {
         sql.push(" AND t.project_id = ").int(project);

@@ -12,7 +12,7 @@ use wsoauth_domain::filter::Expr;
 
 use super::projects::{UserBrief, user_brief_from};
 use super::tags::ids_json;
-use super::task_query::{Bound, VISIBLE_ANCESTORS, tasks_sql};
+use super::task_query::{Bound, tasks_sql};
 use super::{Store, VISIBLE_PROJECT, VISIBLE_TASK};
 use crate::error::StorageError;
 use crate::model::Viewer;
@@ -632,7 +632,7 @@ impl Store {
              FROM json_each($4) j CROSS JOIN task_relations r CROSS JOIN tasks t \
              JOIN projects p ON p.id = t.project_id \
              WHERE {{own}} = j.value AND t.id = {{other}} AND t.account_id = $1 AND {VISIBLE_PROJECT} \
-             AND {VISIBLE_TASK} AND {VISIBLE_ANCESTORS}"
+             AND {VISIBLE_TASK}"
         );
         let inbound = other.replace("{other}", "r.from_task").replace("{own}", "r.to_task");
         let outbound = other.replace("{other}", "r.to_task").replace("{own}", "r.from_task");
