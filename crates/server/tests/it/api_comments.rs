@@ -124,7 +124,7 @@ async fn seen(server: &TestServer, token: &str, task_id: &str) -> String {
 
 #[tokio::test]
 async fn hidden_comments_reach_only_author_and_listed_people() {
-    let (server, owner, frank, kate, _project_id, task) = setup().await;
+    let (server, owner, frank, kate, project_id, task) = setup().await;
     let task_id = id(&task);
     let (_, admin) = person(&server, "admin@ws.com", "Ada", "Admin", Role::Admin).await;
     server.ok(&owner, "post_comment", &[("id_task", &task_id), ("text", "for everyone")]).await;
@@ -137,6 +137,11 @@ async fn hidden_comments_reach_only_author_and_listed_people() {
     assert_eq!(seen(&server, &frank.1, &task_id).await, "for me alone|for Frank|for everyone");
     assert_eq!(seen(&server, &owner, &task_id).await, "for everyone");
     assert_eq!(seen(&server, &admin, &task_id).await, "for everyone");
+    // A task whose comments are all hidden from the caller has none for them (not `5 Task is invalid`).
+    let other = id(&server.ok(&owner, "post_task", &[("id_project", &project_id), ("title", "Quiet")]).await);
+    server.ok(&frank.1, "post_comment", &[("id_task", &other), ("text", "mine"), ("hidden", "1")]).await;
+    assert_eq!(server.ok(&kate.1, "get_comments", &[("id_task", &other)]).await, json!([]));
+    assert_eq!(seen(&server, &frank.1, &other).await, "mine");
 }
 
 #[tokio::test]
