@@ -40,7 +40,8 @@ const COMMENT_JOIN: &str = "comments c JOIN tasks t ON t.id = c.task_id JOIN pro
      LEFT JOIN users u ON u.id = c.author_id LEFT JOIN people pe ON pe.id = u.person_id";
 
 impl Store {
-    /// The task, if the viewer may see it (its project visible to them, and the task not hidden from them).
+    /// The task, if the viewer may see it (its project visible to them, and neither the task nor the tasks above it
+    /// hidden from them).
     pub async fn comment_task(&self, viewer: &Viewer, task_id: i64) -> Result<Option<CommentTask>, StorageError> {
         let sql = format!(
             "SELECT t.id, t.project_id, COALESCE(t.top_id, t.id) AS top_id FROM tasks t \
