@@ -948,6 +948,9 @@ async fn roles_and_hidden_tasks() {
         server.fails(token, "complete_task", &[("id_task", task_id)], 5).await;
         server.fails(token, "subscribe", &[("id_task", task_id), ("email_user", "user@acme.test")], 5).await;
         server.fails(token, "search_tasks", &[("id_task", task_id)], 5).await;
+        server.fails(token, "update_task_tags", &[("id_task", task_id), ("plus", "Urgent")], 5).await;
+        server.fails(token, "get_comments", &[("id_task", task_id)], 5).await;
+        server.fails(token, "post_comment", &[("id_task", task_id), ("text", "hello")], 5).await;
     }
     server.fails(&user, "get_tasks", &[("id_project", &private)], 4).await;
     // (4 wins over a wrong filter, as over an unknown project's empty list)
