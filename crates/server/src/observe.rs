@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use serde_json::json;
 use wsoauth_domain::{OsRandom, RandomSource};
+use wsoauth_storage::{CheckpointEvent, Store};
 
 use crate::state::Shared;
 
@@ -34,6 +35,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Upper bounds of the request latency histogram, in seconds (a sign-in's Argon2 takes some 0.1 s).
 const LATENCY_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Upper bounds of the SQLite checkpoint histogram, in seconds: a pass takes a few milliseconds, a sync behind other
+/// files' write-back up to hundreds.
+const CHECKPOINT_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0];
 
 /// One server's metrics: its recorder and the handle that renders it, the handles of the request metrics by
 /// route, and the request ids it makes.
@@ -65,6 +70,8 @@ impl Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), &LATENCY_BUCKETS)
             .expect("the latency buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full("wsoauth_sqlite_checkpoint_seconds".into()), &CHECKPOINT_BUCKETS)
+            .expect("the checkpoint buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
         let metrics = Metrics { recorder, handle, routes: RwLock::default(), ids: RequestIds::new() };
@@ -102,6 +109,26 @@ impl Metrics {
             latency.record(elapsed.as_secs_f64());
             all.entry(route.into()).or_default().push(RouteMetrics { method, status, requests, latency });
         }
+    }
+
+    /// Records what SQLite's checkpoints do (see [`CheckpointEvent`]) in this server's metrics: how long each
+    /// pass takes, `gated` being how long the token path's writes waited (refresh p99 follows it), and the passes
+    /// put off for a busy disk. Nothing on PostgreSQL.
+    pub fn observe_checkpoints(&self, store: &Store) {
+        store.observe_checkpoints(|| {
+            let (passive, gated, put_off) = self.record(|| {
+                (
+                    metrics::histogram!("wsoauth_sqlite_checkpoint_seconds", "pass" => "passive"),
+                    metrics::histogram!("wsoauth_sqlite_checkpoint_seconds", "pass" => "gated"),
+                    metrics::counter!("wsoauth_sqlite_checkpoints_put_off_total"),
+                )
+            });
+            Arc::new(move |event| match event {
+                CheckpointEvent::Passive(took) => passive.record(took.as_secs_f64()),
+                CheckpointEvent::Gated(took) => gated.record(took.as_secs_f64()),
+                CheckpointEvent::PutOff => put_off.increment(1),
+            })
+        });
     }
 
     /// The Prometheus text exposition of everything recorded so far.
@@ -155,6 +182,16 @@ fn describe() {
     metrics::describe_gauge!("wsoauth_db_pool_max_connections", "The most database connections the pool opens");
     metrics::describe_gauge!("wsoauth_signing_keys_loaded", "Token signing keys loaded (the active one and older)");
     metrics::describe_gauge!("wsoauth_build_info", "Always 1; the version label is the server's version");
+    metrics::describe_histogram!(
+        "wsoauth_sqlite_checkpoint_seconds",
+        metrics::Unit::Seconds,
+        "SQLite checkpoints of the token path's writes, by pass: passive (beside the writes) and gated (the writes \
+         wait meanwhile)"
+    );
+    metrics::describe_counter!(
+        "wsoauth_sqlite_checkpoints_put_off_total",
+        "SQLite checkpoint cycles that put their gated pass off because the disk was busy"
+    );
 }
 
 // ---- domain counters: they count into the recorder of the request being served ------------------------------

@@ -51,6 +51,8 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
     let now = clock.now();
     let keys = load_keys(&store, now).await?;
     let passwords = Passwords::new(settings.argon2_memory_kib, settings.argon2_passes, random.as_ref())?;
+    let metrics = crate::observe::Metrics::new();
+    metrics.observe_checkpoints(&store);
     Ok(Arc::new(AppState {
         store,
         limits: crate::limits::Limits::new(&settings),
@@ -64,7 +66,7 @@ pub async fn prepare(settings: Settings, public_url: String, clock: Arc<dyn Cloc
         keys: std::sync::RwLock::new(Arc::new(keys)),
         keys_loaded_at: std::sync::atomic::AtomicI64::new(now),
         passwords,
-        metrics: crate::observe::Metrics::new(),
+        metrics,
     }))
 }
 

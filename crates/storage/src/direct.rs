@@ -37,6 +37,22 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 
 use crate::together::WriteQueue;
 
+/// What a checkpoint of the direct connection's writes did, as told to the observer given to
+/// [`crate::Store::observe_checkpoints`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointEvent {
+    /// A `PASSIVE` pass, beside the writes, and how long it took.
+    Passive(Duration),
+    /// The gated pass: how long the direct writes were held at the gate (while those in progress finished, then
+    /// while the log's rest was copied and synced).
+    Gated(Duration),
+    /// A cycle put its gated pass off for a busy disk.
+    PutOff,
+}
+
+/// Told of every [`CheckpointEvent`], on the checkpoint task.
+pub type CheckpointObserver = Arc<dyn Fn(CheckpointEvent) + Send + Sync>;
+
 /// The direct connection.
 pub(crate) struct Direct {
     /// `None` once the store is closed.
@@ -55,6 +71,8 @@ pub(crate) struct Direct {
     readers: Mutex<Readers>,
     /// The database file, for read connections opened as they are needed.
     path: String,
+    /// Told what each checkpoint did (metrics), once set.
+    observer: std::sync::OnceLock<CheckpointObserver>,
 }
 
 /// Read connections: as many as threads have read at once, at most [`MAX_READERS`], kept until the store closes.
@@ -118,6 +136,7 @@ impl Direct {
             deferred: AtomicU32::new(0),
             readers: Mutex::default(),
             path: path.to_owned(),
+            observer: std::sync::OnceLock::new(),
         })
     }
 
@@ -258,10 +277,13 @@ impl Direct {
             {
                 tracing::warn!(%error, "checkpointing the write-ahead log failed");
             }
-            match after_pass(started.elapsed(), pass, self.deferred.load(Ordering::Relaxed)) {
+            let took = started.elapsed();
+            self.observe(CheckpointEvent::Passive(took));
+            match after_pass(took, pass, self.deferred.load(Ordering::Relaxed)) {
                 AfterPass::Another => {}
                 AfterPass::Gate => break,
                 AfterPass::PutOff => {
+                    self.observe(CheckpointEvent::PutOff);
                     self.deferred.fetch_add(1, Ordering::Relaxed);
                     self.written.store(true, Ordering::Relaxed);
                     return;
@@ -269,13 +291,27 @@ impl Direct {
             }
         }
         self.deferred.store(0, Ordering::Relaxed);
-        let _closed = self.gate.write().await;
+        let started = Instant::now();
+        let closed = self.gate.write().await;
         match self.checkpoint_now("PRAGMA wal_checkpoint(RESTART)").await {
             Ok(Ok(())) => {}
             // a reader or another process's writer kept it from finishing: the rest next time
             Ok(Err(error)) if busy(&error) => self.written.store(true, Ordering::Relaxed),
             Ok(Err(error)) => tracing::warn!(%error, "checkpointing the write-ahead log failed"),
             Err(error) => tracing::warn!(%error, "the checkpoint task failed"),
+        }
+        drop(closed);
+        self.observe(CheckpointEvent::Gated(started.elapsed()));
+    }
+
+    /// Sets who is told what each checkpoint did; the first one set stays.
+    pub(crate) fn set_observer(&self, observer: CheckpointObserver) {
+        let _first = self.observer.set(observer);
+    }
+
+    fn observe(&self, event: CheckpointEvent) {
+        if let Some(observer) = self.observer.get() {
+            observer(event);
         }
     }
 

@@ -13,6 +13,7 @@ mod repo;
 mod scratch;
 mod together;
 
+pub use direct::{CheckpointEvent, CheckpointObserver};
 pub use error::{ExchangeError, RefreshError, StorageError};
 pub use model::*;
 pub use repo::Store;

@@ -425,3 +425,33 @@ async fn the_database_pool_size_is_configurable() {
     let text = metrics_text(&server).await;
     expect(&text, "wsoauth_db_pool_max_connections", &[], 3.0);
 }
+
+#[tokio::test]
+async fn sqlite_checkpoints_are_measured() {
+    let server = TestServer::start().await;
+    let sqlite = server.state().settings.database_url.starts_with("sqlite:");
+    // A code exchange writes on SQLite's direct connection; its checkpoint follows within about 25 ms.
+    let code = server.code(&all_scopes()).await;
+    assert_eq!(server.exchange(&code).await.0, StatusCode::OK);
+    let count = "wsoauth_sqlite_checkpoint_seconds_count";
+    let mut text = metrics_text(&server).await;
+    for _ in 0..400 {
+        if !sqlite || sample(&text, count, &[("pass", "gated")]).is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        text = metrics_text(&server).await;
+    }
+    if !sqlite {
+        assert!(!text.contains("wsoauth_sqlite_checkpoint"), "{text}");
+        return;
+    }
+    for pass in ["passive", "gated"] {
+        assert!(sample(&text, count, &[("pass", pass)]).is_some_and(|n| n >= 1.0), "{pass} in:\n{text}");
+        let sum = sample(&text, "wsoauth_sqlite_checkpoint_seconds_sum", &[("pass", pass)]);
+        assert!(sum.is_some_and(|s| s > 0.0 && s < 60.0), "{pass} in:\n{text}");
+        let all = sample(&text, "wsoauth_sqlite_checkpoint_seconds_bucket", &[("pass", pass), ("le", "+Inf")]);
+        assert_eq!(all, sample(&text, count, &[("pass", pass)]), "{text}");
+    }
+    assert!(text.contains("# TYPE wsoauth_sqlite_checkpoint_seconds histogram"), "{text}");
+}

@@ -261,6 +261,14 @@ impl Store {
         })
     }
 
+    /// Tells the observer that `observer` makes what each checkpoint of SQLite's direct connection does from now
+    /// on (for metrics). Where there are none (PostgreSQL, a SQLite database in memory), it is not made.
+    pub fn observe_checkpoints(&self, observer: impl FnOnce() -> crate::direct::CheckpointObserver) {
+        if let Some(direct) = &self.direct {
+            direct.set_observer(observer());
+        }
+    }
+
     /// The connection pool right now: open connections, idle ones and the most it may open.
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {
