@@ -18,16 +18,16 @@
 //!
 //! Nor does it checkpoint the write-ahead log (a checkpoint syncs files): [`Direct::checkpoint`], 25 ms after the last
 //! one if anything was written here, copies the log into the database on a blocking thread with a connection of its
-//! own: first beside the writes, then what they added meanwhile while direct writes wait at the gate (asynchronously),
-//! so that the log starts over. It must be done so: a steady stream of writes never lets a checkpoint that runs beside
-//! them catch up, so the log is never started over (it grew by 1 GB in 8 s of refreshes); and writes that found the
-//! checkpoint's lock taken would each go the slow way and sleep in the busy handler (refresh throughput fell to a
-//! third). The first pass keeps the wait at the gate short: refresh's p99 19–21 → 9 ms; checkpointing every 25 ms
-//! rather than 100 keeps what is left for the gate small when the writes are scattered over a large database (refresh's
-//! p99 with 1,000,000 tokens 19–24 → 14–17 ms). A slow first pass is followed by another beside the writes, and a
-//! pass that met a busy disk (other files' write-back) puts the gated one off for a few cycles, rather than holding
-//! every write behind a sync that waits for that disk (refresh's p99 with 1,000,000 tokens, four A/B rounds on a
-//! machine whose own log lines were being written back: 30–117 ms → 28–44 ms).
+//! own: first beside the writes, then, once the log holds [`GATE_FRAMES`], what they added meanwhile while direct
+//! writes wait at the gate (asynchronously), so that the log starts over. It must be done so: a steady stream of writes
+//! never lets a checkpoint that runs beside them catch up, so the log is never started over (it grew by 1 GB in 8 s of
+//! refreshes); and writes that found the checkpoint's lock taken would each go the slow way and sleep in the busy
+//! handler (refresh throughput fell to a third). The first pass keeps the wait at the gate short: refresh's p99 19–21 →
+//! 9 ms; checkpointing every 25 ms rather than 100 keeps what is left for the gate small when the writes are scattered
+//! over a large database (refresh's p99 with 1,000,000 tokens 19–24 → 14–17 ms). A slow first pass is followed by
+//! another beside the writes, and a pass that met a busy disk (other files' write-back) puts the gated one off for a
+//! few cycles, rather than holding every write behind a sync that waits for that disk (refresh's p99 with 1,000,000
+//! tokens, four A/B rounds on a machine whose own log lines were being written back: 30–117 ms → 28–44 ms).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -102,6 +102,14 @@ const QUICK_PASS: Duration = Duration::from_millis(5);
 /// A pass slower than this met a busy disk: a pass over a large database's scattered pages takes 10–50 ms on the
 /// bench machine, other files' write-back (a server's own log lines on the same disk) makes a sync wait 100–300 ms.
 const CONGESTED: Duration = Duration::from_millis(50);
+
+/// The log's length (in frames, a page each: 8 MiB of 4 KiB pages) from which a cycle ends with the gated pass.
+/// A shorter log is only copied beside the writes: it starts over by itself once a pass copies all of it before
+/// the next write (writes that pause), and otherwise once it has grown this long. Gated at every cycle, the writes
+/// of a steady refresh load waited at the gate 26–28 times a second, 5–12 % of the time; at this length 5 times,
+/// each wait longer (SQLite refresh, 16 connections, interleaved rounds: 12–14 % more refreshes a second, the same
+/// p99 on an empty database and 18 against 21.5 ms, medians of 4 rounds, with 1,000,000 tokens).
+const GATE_FRAMES: i64 = 2048;
 
 /// Cycles in a row whose gated pass may wait for a calmer disk; the log then holds that many cycles' writes.
 const MAX_DEFERRALS: u32 = 4;
@@ -256,8 +264,9 @@ impl Direct {
         self.checkpointer.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
-    /// If anything was written here since the last one: a `RESTART` checkpoint, direct writes waiting at the
-    /// gate meanwhile, so the next write starts the log over. `PASSIVE` ones beside the writes first copy what the
+    /// If anything was written here since the last one: a `PASSIVE` checkpoint, and once the log holds
+    /// [`GATE_FRAMES`] a `RESTART` one, direct writes waiting at the gate meanwhile, so the next write starts the
+    /// log over. `PASSIVE` ones beside the writes first copy what the
     /// log holds by then, again while a pass is slow (the writes it let through are then many), so that the writes
     /// wait only while the few frames written during the last pass are copied. A pass slower than [`CONGESTED`]
     /// means the disk is busy with something else (other files' write-back): a sync behind the gate would hold every
@@ -272,13 +281,21 @@ impl Direct {
             pass += 1;
             let started = Instant::now();
             // never waits for anyone; what it leaves, the `RESTART` copies
-            if let Ok(Err(error)) = self.checkpoint_now("PRAGMA wal_checkpoint(PASSIVE)").await
-                && !busy(&error)
-            {
-                tracing::warn!(%error, "checkpointing the write-ahead log failed");
-            }
+            let frames = match self.checkpoint_now("PRAGMA wal_checkpoint(PASSIVE)").await {
+                Ok(Ok(frames)) => frames,
+                Ok(Err(error)) => {
+                    if !busy(&error) {
+                        tracing::warn!(%error, "checkpointing the write-ahead log failed");
+                    }
+                    GATE_FRAMES
+                }
+                Err(_) => GATE_FRAMES,
+            };
             let took = started.elapsed();
             self.observe(CheckpointEvent::Passive(took));
+            if frames < GATE_FRAMES {
+                return;
+            }
             match after_pass(took, pass, self.deferred.load(Ordering::Relaxed)) {
                 AfterPass::Another => {}
                 AfterPass::Gate => break,
@@ -294,7 +311,7 @@ impl Direct {
         let started = Instant::now();
         let closed = self.gate.write().await;
         match self.checkpoint_now("PRAGMA wal_checkpoint(RESTART)").await {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             // a reader or another process's writer kept it from finishing: the rest next time
             Ok(Err(error)) if busy(&error) => self.written.store(true, Ordering::Relaxed),
             Ok(Err(error)) => tracing::warn!(%error, "checkpointing the write-ahead log failed"),
@@ -319,13 +336,14 @@ impl Direct {
     async fn checkpoint_now(
         self: &Arc<Self>,
         pragma: &'static str,
-    ) -> Result<Result<(), rusqlite::Error>, tokio::task::JoinError> {
+    ) -> Result<Result<i64, rusqlite::Error>, tokio::task::JoinError> {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let checkpointer = this.checkpointer.lock().unwrap_or_else(PoisonError::into_inner);
             match checkpointer.as_ref() {
-                Some(connection) => connection.query_row(pragma, [], |_| Ok(())),
-                None => Ok(()),
+                // (busy, frames in the log, frames copied)
+                Some(connection) => connection.query_row(pragma, [], |row| row.get(1)),
+                None => Ok(0),
             }
         })
         .await
@@ -510,6 +528,71 @@ mod tests {
             assert!(insert(&direct, v).await.is_some());
         }
         assert_eq!(frames(), 8);
+        direct.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A checkpoint copies a short log beside the writes only; once the log holds [`GATE_FRAMES`], it holds the
+    /// writes at the gate and the next write starts the log over. The observer hears each pass.
+    #[tokio::test]
+    async fn a_long_log_is_checkpointed_behind_the_gate_and_starts_over() {
+        let dir = std::env::temp_dir().join(format!("wsoauth-direct-gate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gate.db");
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB NOT NULL);").unwrap();
+        let direct = Arc::new(Direct::open(path.to_str().unwrap()).unwrap());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let heard = Arc::clone(&events);
+        direct.set_observer(Arc::new(move |event| heard.lock().unwrap().push(event)));
+        // (passive passes, gated ones), heard since the last call
+        let passes = || {
+            let all = std::mem::take(&mut *events.lock().unwrap());
+            let count = |gated: bool| all.iter().filter(|e| matches!(e, CheckpointEvent::Gated(_)) == gated).count();
+            (count(false), count(true))
+        };
+        // rows of about a page each: one frame per row
+        let insert = |rows: usize| {
+            let direct = Arc::clone(&direct);
+            async move {
+                let written = direct.write(|tx| {
+                    let mut insert = tx.prepare("INSERT INTO t VALUES (zeroblob(4000))")?;
+                    for _ in 0..rows {
+                        insert.execute([])?;
+                    }
+                    Ok::<_, rusqlite::Error>(Some(()))
+                });
+                assert!(written.await.unwrap().is_some());
+            }
+        };
+        let log = || setup.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)).unwrap();
+
+        insert(10).await;
+        direct.checkpoint().await;
+        assert_eq!(passes(), (1, 0));
+        let short = log();
+        assert!(short > 0 && short < GATE_FRAMES, "{short}");
+
+        insert(GATE_FRAMES as usize).await;
+        // (a slow pass is followed by another; one that met a busy disk puts the gate off to a later cycle, a few
+        // times at most)
+        let mut cycles = 0;
+        while events.lock().unwrap().iter().all(|event| !matches!(event, CheckpointEvent::Gated(_))) {
+            assert!(cycles <= MAX_DEFERRALS, "no gated pass in {cycles} cycles");
+            direct.checkpoint().await;
+            cycles += 1;
+        }
+        let (passive, gated) = passes();
+        assert!(passive >= 1 && gated == 1, "{passive} {gated}");
+        insert(1).await;
+        assert!(log() < 10, "the log started over");
+
+        // nothing written since: nothing to do
+        direct.checkpoint().await;
+        direct.checkpoint().await;
+        assert_eq!(passes(), (1, 0));
+        direct.checkpoint().await;
+        assert_eq!(passes(), (0, 0));
         direct.close();
         let _ = std::fs::remove_dir_all(&dir);
     }

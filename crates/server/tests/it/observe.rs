@@ -430,13 +430,14 @@ async fn the_database_pool_size_is_configurable() {
 async fn sqlite_checkpoints_are_measured() {
     let server = TestServer::start().await;
     let sqlite = server.state().settings.database_url.starts_with("sqlite:");
-    // A code exchange writes on SQLite's direct connection; its checkpoint follows within about 25 ms.
+    // A code exchange writes on SQLite's direct connection; its checkpoint follows within about 25 ms (a pass
+    // beside the writes: the log is short; the gated pass and its long log are the storage's unit tests).
     let code = server.code(&all_scopes()).await;
     assert_eq!(server.exchange(&code).await.0, StatusCode::OK);
     let count = "wsoauth_sqlite_checkpoint_seconds_count";
     let mut text = metrics_text(&server).await;
     for _ in 0..400 {
-        if !sqlite || sample(&text, count, &[("pass", "gated")]).is_some_and(|n| n >= 1.0) {
+        if !sqlite || sample(&text, count, &[("pass", "passive")]).is_some_and(|n| n >= 1.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -446,12 +447,13 @@ async fn sqlite_checkpoints_are_measured() {
         assert!(!text.contains("wsoauth_sqlite_checkpoint"), "{text}");
         return;
     }
-    for pass in ["passive", "gated"] {
-        assert!(sample(&text, count, &[("pass", pass)]).is_some_and(|n| n >= 1.0), "{pass} in:\n{text}");
-        let sum = sample(&text, "wsoauth_sqlite_checkpoint_seconds_sum", &[("pass", pass)]);
-        assert!(sum.is_some_and(|s| s > 0.0 && s < 60.0), "{pass} in:\n{text}");
-        let all = sample(&text, "wsoauth_sqlite_checkpoint_seconds_bucket", &[("pass", pass), ("le", "+Inf")]);
-        assert_eq!(all, sample(&text, count, &[("pass", pass)]), "{text}");
-    }
+    let passive = [("pass", "passive")];
+    assert!(sample(&text, count, &passive).is_some_and(|n| n >= 1.0), "{text}");
+    let sum = sample(&text, "wsoauth_sqlite_checkpoint_seconds_sum", &passive);
+    assert!(sum.is_some_and(|s| s > 0.0 && s < 60.0), "{text}");
+    let all = sample(&text, "wsoauth_sqlite_checkpoint_seconds_bucket", &[passive[0], ("le", "+Inf")]);
+    assert_eq!(all, sample(&text, count, &passive), "{text}");
+    assert!(sample(&text, count, &[("pass", "gated")]).is_some(), "{text}");
+    assert!(sample(&text, "wsoauth_sqlite_checkpoints_put_off_total", &[]).is_some(), "{text}");
     assert!(text.contains("# TYPE wsoauth_sqlite_checkpoint_seconds histogram"), "{text}");
 }
