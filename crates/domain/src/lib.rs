@@ -8,6 +8,7 @@ pub mod duration;
 pub mod filter;
 pub mod pkce;
 pub mod redirect;
+pub mod refresh;
 pub mod secret;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -40,7 +40,6 @@ pub struct AppState {
 pub mod purpose {
     pub const CLIENT_SECRET: &str = "client-secret";
     pub const CODE: &str = "authorization-code";
-    pub const REFRESH: &str = "refresh-token";
     pub const SESSION: &str = "session";
 }
 
@@ -90,6 +89,16 @@ impl AppState {
 
     pub fn digest(&self, purpose: &str, secret: &str) -> Vec<u8> {
         self.hasher.digest(purpose, secret)
+    }
+
+    /// The key a refresh token is stored under (`wsoauth_domain::refresh`: it begins with the token's issue time).
+    pub fn refresh_key(&self, token: &str) -> Vec<u8> {
+        wsoauth_domain::refresh::key(&self.hasher, token)
+    }
+
+    /// A new refresh token issued at `now`.
+    pub fn new_refresh_token(&self, now: i64) -> String {
+        wsoauth_domain::refresh::random(self.random.as_ref(), now)
     }
 
     /// A new high-entropy secret in `[A-Za-z0-9_-]` (256 bits).

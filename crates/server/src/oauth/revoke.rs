@@ -17,7 +17,7 @@ use crate::audit::{self, Entry, Event};
 use crate::jwt::Claims;
 use crate::limits::ClientIp;
 use crate::params::Params;
-use crate::state::{AppState, Shared, purpose};
+use crate::state::{AppState, Shared};
 
 /// A token of the calling client, found as an access token or a refresh token.
 enum Found {
@@ -51,7 +51,7 @@ async fn find(
                 .filter(|claims| claims.client_id == app.client_id)
                 .map(Found::Access)
         } else {
-            let digest = state.digest(purpose::REFRESH, token);
+            let digest = state.refresh_key(token);
             state.store.refresh_state(&digest).await?.filter(|r| r.grant.app_id == app.id).map(|r| Found::Refresh {
                 current: r.token_generation == r.grant.generation,
                 revoked: r.revoked,

@@ -6,8 +6,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wsoauth_domain::secret::hex;
 use wsoauth_storage::{CodeExchange, ExchangeError, Grant, NewRefresh, RefreshError, Rotation};
 use wsoauth_types::{OAuthError, TokenResponse};
@@ -69,9 +67,9 @@ async fn issue(
             .non_empty("redirect_uri")?
             .ok_or_else(|| OAuthResponseError::invalid_request("redirect_uri is required"))?;
         let verifier = params.non_empty("code_verifier")?;
-        let refresh_token = state.new_secret();
+        let refresh_token = state.new_refresh_token(now);
         let next = NewRefresh {
-            digest: state.digest(purpose::REFRESH, &refresh_token),
+            digest: state.refresh_key(&refresh_token),
             expires_at: now + state.settings.refresh_token_ttl,
         };
         let digest = state.digest(purpose::CODE, code);
@@ -115,12 +113,10 @@ async fn issue(
         .ok_or_else(|| OAuthResponseError::invalid_request("refresh_token is required"))?;
     let mut nonce = [0u8; 16];
     state.random.fill(&mut nonce);
-    let refresh_token = next_refresh_token(state, presented, &nonce);
-    let next = NewRefresh {
-        digest: state.digest(purpose::REFRESH, &refresh_token),
-        expires_at: now + state.settings.refresh_token_ttl,
-    };
-    let digest = state.digest(purpose::REFRESH, presented);
+    let refresh_token = next_refresh_token(state, now, presented, &nonce);
+    let next =
+        NewRefresh { digest: state.refresh_key(&refresh_token), expires_at: now + state.settings.refresh_token_ttl };
+    let digest = state.refresh_key(presented);
     // the audit entry, which the rotation completes with the grant (`NewAuditEvent::rotated`) and stores
     let audited = audit::row(state, Event::TokenRefreshed, &Entry::new().client(&app.client_id));
     match state.store.rotate_refresh(&digest, app.id, now, &nonce, &next, &audited).await {
@@ -150,12 +146,10 @@ async fn issue(
     }
 }
 
-/// The refresh token that follows `presented` in a rotation that drew `nonce`. Derived, not stored: during the
-/// grace window the same token can be answered again; without the nonce (kept in the database) nobody can
-/// compute it from a stolen old token.
-fn next_refresh_token(state: &AppState, presented: &str, nonce: &[u8]) -> String {
-    let digest = state.digest("refresh-rotation", &format!("{}.{presented}", hex(nonce)));
-    URL_SAFE_NO_PAD.encode(digest)
+/// The refresh token that follows `presented` in a rotation at `now` that drew `nonce` (derived, not stored: see
+/// `wsoauth_domain::refresh::derived`).
+fn next_refresh_token(state: &AppState, now: i64, presented: &str, nonce: &[u8]) -> String {
+    wsoauth_domain::refresh::derived(&state.hasher, now, presented, nonce)
 }
 
 /// A rotated refresh token presented again (RFC 9700 §4.14). Within the grace window, for the previous
@@ -176,7 +170,7 @@ async fn reused(
         && !rotation.nonce.is_empty()
     {
         tracing::info!(client_id, grant = rotation.grant.id, "rotated refresh token within the grace window");
-        let again = next_refresh_token(state, presented, &rotation.nonce);
+        let again = next_refresh_token(state, rotation.rotated_at, presented, &rotation.nonce);
         let issued = tokens(state, client_id, &rotation.grant, again, rotation.rotated_at, now).await;
         if issued.is_ok() {
             observe::refresh("grace");

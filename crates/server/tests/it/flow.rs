@@ -149,6 +149,52 @@ async fn expiry_of_code_access_and_refresh_tokens() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
 }
 
+/// A refresh token is 44 characters that carry its issue time (its stored key begins with it). A token of an
+/// earlier version (43 characters, stored under its plain digest, as a database from before holds them) still
+/// refreshes, and is answered with a token of the new format.
+#[tokio::test]
+async fn refresh_tokens_carry_their_issue_time_and_earlier_ones_still_refresh() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use wsoauth_domain::{OsRandom, refresh, secret::random_token};
+    use wsoauth_server::audit::{Entry, Event, row};
+
+    let server = TestServer::start().await;
+    let state = server.state();
+    let tokens = server.tokens("users_read").await;
+    let current = s(&tokens, "refresh_token");
+    let raw = URL_SAFE_NO_PAD.decode(&current).unwrap();
+    assert_eq!((current.len(), raw.len(), raw[0]), (44, 33, refresh::VERSION));
+    assert_eq!(raw[1..5], (state.now() as u32).to_be_bytes());
+
+    // the grant's token replaced by one of an earlier version, in the store, as an imported database holds it
+    server.clock.advance(5);
+    let now = state.now();
+    let legacy = random_token(&OsRandom, 32);
+    assert_eq!(legacy.len(), 43);
+    let app = state.store.app_by_client_id(&server.client_id).await.unwrap().unwrap();
+    let next = wsoauth_storage::NewRefresh {
+        digest: state.hasher.digest(refresh::PURPOSE, &legacy),
+        expires_at: now + 86_400,
+    };
+    let audited = row(state, Event::TokenRefreshed, &Entry::new());
+    state.store.rotate_refresh(&state.refresh_key(&current), app.id, now, b"nonce", &next, &audited).await.unwrap();
+
+    server.clock.advance(60);
+    let (status, body) = server.refresh("/oauth2/refresh", &legacy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let renewed = s(&body, "refresh_token");
+    assert_eq!(URL_SAFE_NO_PAD.decode(&renewed).unwrap()[1..5], (state.now() as u32).to_be_bytes());
+    assert_eq!(server.api(&s(&body, "access_token"), "me").await.0, StatusCode::OK);
+    let (status, _) = server.refresh("/oauth2/refresh", &renewed).await;
+    assert_eq!(status, StatusCode::OK);
+    // an unknown token of either shape is refused
+    for unknown in [random_token(&OsRandom, 32), refresh::random(&OsRandom, state.now())] {
+        let (status, body) = server.refresh("/oauth2/refresh", &unknown).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    }
+}
+
 /// Runs futures concurrently on the current task.
 async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
