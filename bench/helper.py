@@ -363,6 +363,10 @@ def measure(name, pid, url, script, results):
                "-d", os.environ["BENCH_SECONDS"] + "s", "--timeout", "10s",
                "-s", os.path.join(os.environ["BENCH_LUA"], script), url]
     assert urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"), "loopback only"
+    # The page cache's dirty pages out first (the access lines of the phases before: hundreds of MB in a read
+    # phase): left to the kernel, they are written back during this run, and a WAL or checkpoint sync on ext4
+    # waits for them, so a run's p99 would depend on the run before it.
+    os.sync()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before, (busy_before, total_before, steal_before) = process_cpu(pid), machine_cpu()
     started = time.perf_counter()
