@@ -8,8 +8,8 @@ pub mod duration;
 pub mod filter;
 pub mod pkce;
 pub mod redirect;
-pub mod refresh;
 pub mod secret;
+pub mod stamped;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use redirect::{RedirectUriError, append_query, validate_redirect_uri};

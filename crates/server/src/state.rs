@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use wsoauth_domain::secret::{random_hex, random_token};
-use wsoauth_domain::{Clock, RandomSource, SecretHasher};
+use wsoauth_domain::{Clock, RandomSource, SecretHasher, stamped};
 use wsoauth_storage::{Account, Store};
 
 use crate::config::Settings;
@@ -39,7 +39,6 @@ pub struct AppState {
 /// Digest domains: a secret of one kind can never be presented as another.
 pub mod purpose {
     pub const CLIENT_SECRET: &str = "client-secret";
-    pub const CODE: &str = "authorization-code";
     pub const SESSION: &str = "session";
 }
 
@@ -91,14 +90,19 @@ impl AppState {
         self.hasher.digest(purpose, secret)
     }
 
-    /// The key a refresh token is stored under (`wsoauth_domain::refresh`: it begins with the token's issue time).
+    /// The key a refresh token is stored under (`wsoauth_domain::stamped`: it begins with the token's issue time).
     pub fn refresh_key(&self, token: &str) -> Vec<u8> {
-        wsoauth_domain::refresh::key(&self.hasher, token)
+        stamped::key(&self.hasher, stamped::REFRESH, token)
     }
 
-    /// A new refresh token issued at `now`.
-    pub fn new_refresh_token(&self, now: i64) -> String {
-        wsoauth_domain::refresh::random(self.random.as_ref(), now)
+    /// The key an authorization code is stored under (as a refresh token's: it begins with the code's issue time).
+    pub fn code_key(&self, code: &str) -> Vec<u8> {
+        stamped::key(&self.hasher, stamped::CODE, code)
+    }
+
+    /// A new refresh token or authorization code issued at `now` (`wsoauth_domain::stamped`).
+    pub fn new_stamped(&self, now: i64) -> String {
+        stamped::random(self.random.as_ref(), now)
     }
 
     /// A new high-entropy secret in `[A-Za-z0-9_-]` (256 bits).

@@ -17,7 +17,7 @@ use wsoauth_types::{OAuthError, ScopeSet};
 use crate::audit::{self, Entry, Event};
 use crate::limits::ClientIp;
 use crate::params::{ParamError, Params};
-use crate::state::{AppState, Shared, purpose};
+use crate::state::{AppState, Shared};
 use crate::web::{PageError, csrf_ok, csrf_token, render, signed_in};
 
 /// The authorization parameters carried from page to page.
@@ -366,12 +366,12 @@ async fn decide_inner(
 
 /// Issues a code for an approved request and sends the person back to the app with it.
 async fn issue_code(state: &AppState, request: AuthRequest, member: &Member) -> Result<Response, Refusal> {
-    let code = state.new_secret();
     let now = state.now();
+    let code = state.new_stamped(now);
     state
         .store
         .insert_code(&NewCode {
-            digest: state.digest(purpose::CODE, &code),
+            digest: state.code_key(&code),
             app_id: request.app.id,
             user_id: member.user_id,
             redirect_uri: request.redirect_uri.clone(),

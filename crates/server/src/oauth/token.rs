@@ -17,7 +17,7 @@ use crate::audit::{self, Entry, Event};
 use crate::jwt::Claims;
 use crate::observe;
 use crate::params::Params;
-use crate::state::{AppState, Shared, purpose};
+use crate::state::{AppState, Shared};
 
 /// `/oauth2/token`: `grant_type` is `authorization_code` or `refresh_token`.
 pub async fn token(State(state): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -67,12 +67,12 @@ async fn issue(
             .non_empty("redirect_uri")?
             .ok_or_else(|| OAuthResponseError::invalid_request("redirect_uri is required"))?;
         let verifier = params.non_empty("code_verifier")?;
-        let refresh_token = state.new_refresh_token(now);
+        let refresh_token = state.new_stamped(now);
         let next = NewRefresh {
             digest: state.refresh_key(&refresh_token),
             expires_at: now + state.settings.refresh_token_ttl,
         };
-        let digest = state.digest(purpose::CODE, code);
+        let digest = state.code_key(code);
         let exchange =
             CodeExchange { code_digest: &digest, app_id: app.id, redirect_uri, code_verifier: verifier, now };
         // the audit entry, which the exchange completes with the grant (`NewAuditEvent::issued`) and stores
@@ -147,9 +147,9 @@ async fn issue(
 }
 
 /// The refresh token that follows `presented` in a rotation at `now` that drew `nonce` (derived, not stored: see
-/// `wsoauth_domain::refresh::derived`).
+/// `wsoauth_domain::stamped::derived`).
 fn next_refresh_token(state: &AppState, now: i64, presented: &str, nonce: &[u8]) -> String {
-    wsoauth_domain::refresh::derived(&state.hasher, now, presented, nonce)
+    wsoauth_domain::stamped::derived(&state.hasher, now, presented, nonce)
 }
 
 /// A rotated refresh token presented again (RFC 9700 §4.14). Within the grace window, for the previous

@@ -149,23 +149,29 @@ async fn expiry_of_code_access_and_refresh_tokens() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
 }
 
-/// A refresh token is 44 characters that carry its issue time (its stored key begins with it). A token of an
-/// earlier version (43 characters, stored under its plain digest, as a database from before holds them) still
-/// refreshes, and is answered with a token of the new format.
+/// Refresh tokens and codes are 44 characters that carry their issue time (their stored keys begin with it).
+/// A token or code of an earlier version (43 characters, stored under its plain digest, as a database from
+/// before holds them) still works, and is answered with tokens of the new format.
 #[tokio::test]
-async fn refresh_tokens_carry_their_issue_time_and_earlier_ones_still_refresh() {
+async fn secrets_carry_their_issue_time_and_earlier_ones_still_work() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use wsoauth_domain::{OsRandom, refresh, secret::random_token};
+    use wsoauth_domain::{OsRandom, secret::random_token, stamped};
     use wsoauth_server::audit::{Entry, Event, row};
 
     let server = TestServer::start().await;
     let state = server.state();
-    let tokens = server.tokens("users_read").await;
+    let issued_now = |secret: &str| {
+        let raw = URL_SAFE_NO_PAD.decode(secret).unwrap();
+        assert_eq!((secret.len(), raw.len(), raw[0]), (44, 33, stamped::VERSION), "{secret}");
+        assert_eq!(raw[1..5], (state.now() as u32).to_be_bytes(), "{secret}");
+    };
+    let code = server.code("users_read").await;
+    issued_now(&code);
+    let (status, tokens) = server.exchange(&code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
     let current = s(&tokens, "refresh_token");
-    let raw = URL_SAFE_NO_PAD.decode(&current).unwrap();
-    assert_eq!((current.len(), raw.len(), raw[0]), (44, 33, refresh::VERSION));
-    assert_eq!(raw[1..5], (state.now() as u32).to_be_bytes());
+    issued_now(&current);
 
     // the grant's token replaced by one of an earlier version, in the store, as an imported database holds it
     server.clock.advance(5);
@@ -174,7 +180,7 @@ async fn refresh_tokens_carry_their_issue_time_and_earlier_ones_still_refresh() 
     assert_eq!(legacy.len(), 43);
     let app = state.store.app_by_client_id(&server.client_id).await.unwrap().unwrap();
     let next = wsoauth_storage::NewRefresh {
-        digest: state.hasher.digest(refresh::PURPOSE, &legacy),
+        digest: state.hasher.digest(stamped::REFRESH, &legacy),
         expires_at: now + 86_400,
     };
     let audited = row(state, Event::TokenRefreshed, &Entry::new());
@@ -184,13 +190,37 @@ async fn refresh_tokens_carry_their_issue_time_and_earlier_ones_still_refresh() 
     let (status, body) = server.refresh("/oauth2/refresh", &legacy).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let renewed = s(&body, "refresh_token");
-    assert_eq!(URL_SAFE_NO_PAD.decode(&renewed).unwrap()[1..5], (state.now() as u32).to_be_bytes());
+    issued_now(&renewed);
     assert_eq!(server.api(&s(&body, "access_token"), "me").await.0, StatusCode::OK);
     let (status, _) = server.refresh("/oauth2/refresh", &renewed).await;
     assert_eq!(status, StatusCode::OK);
-    // an unknown token of either shape is refused
-    for unknown in [random_token(&OsRandom, 32), refresh::random(&OsRandom, state.now())] {
+
+    // a code of an earlier version, issued before the upgrade and exchanged after it
+    let legacy_code = random_token(&OsRandom, 32);
+    let pending = wsoauth_storage::NewCode {
+        digest: state.hasher.digest(stamped::CODE, &legacy_code),
+        app_id: app.id,
+        user_id: server.owner_user_id,
+        redirect_uri: REDIRECT.to_owned(),
+        scopes: "users_read".to_owned(),
+        code_challenge: None,
+        now: state.now(),
+        expires_at: state.now() + 600,
+    };
+    state.store.insert_code(&pending).await.unwrap();
+    let (status, body) = server.exchange(&legacy_code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    issued_now(&s(&body, "refresh_token"));
+    // spent: presented again it is refused (and ends what it gave)
+    let (status, again) = server.exchange(&legacy_code).await;
+    assert_eq!((status, again["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{again}");
+    assert_eq!(server.api(&s(&body, "access_token"), "me").await.0, StatusCode::UNAUTHORIZED);
+
+    // an unknown token or code of either shape is refused
+    for unknown in [random_token(&OsRandom, 32), stamped::random(&OsRandom, state.now())] {
         let (status, body) = server.refresh("/oauth2/refresh", &unknown).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+        let (status, body) = server.exchange(&unknown).await;
         assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
     }
 }
