@@ -40,6 +40,15 @@ measure_refresh() {
     "${HELPER[@]}" tokens "$BASE" $((2 * BENCH_CONCURRENCY)) "$dir/chain-access" "$dir/chains"
     BENCH_REFRESH_TOKENS=$dir/chains "${HELPER[@]}" measure "$1" "$pid" "$BASE/" refresh.lua "$results"
 }
+# Measures code exchange as NAME: enough fresh codes for two cores signing flat out for the whole run, minted just
+# before. Uses the caller's `dir`, `pid`, `results` and `sign_rate`.
+measure_exchange() {
+    local codes
+    codes=$(python3 -c "import math; print(math.ceil(2 * $sign_rate * $BENCH_SECONDS * 1.1))")
+    echo "  minting $codes codes ..."
+    "${HELPER[@]}" codes "$BASE" "$codes" "$dir/codes"
+    BENCH_CODES=$dir/codes "${HELPER[@]}" measure "$1" "$pid" "$BASE/" exchange.lua "$results"
+}
 wanted() { # SCENARIO: whether BENCH_ONLY (empty: everything) names it
     [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
 }
@@ -193,13 +202,8 @@ print(json.dumps({"name": "ceiling: RS256 sign/core", "kind": "ceiling", "rps": 
     if wanted refresh; then # (not `&&`: set -e would not apply inside the function)
         measure_refresh "refresh"
     fi
-    # code exchange: enough fresh codes for two cores signing flat out for the whole run
     if wanted exchange; then
-        local codes
-        codes=$(python3 -c "import math; print(math.ceil(2 * $sign_rate * $BENCH_SECONDS * 1.1))")
-        echo "  minting $codes codes ..."
-        "${HELPER[@]}" codes "$BASE" "$codes" "$dir/codes"
-        BENCH_CODES=$dir/codes "${HELPER[@]}" measure "code exchange" "$pid" "$BASE/" exchange.lua "$results"
+        measure_exchange "code exchange"
     fi
     echo "  server memory after the load: $(memory "$pid")"
     "${HELPER[@]}" record "$results" "$(awk '/^VmRSS|^VmHWM/ {v[$1]=$2} END {printf "{\"name\": \"memory\", \"kind\": \"info\", \"rss_kb\": %d, \"hwm_kb\": %d, \"text\": \"after the load: RSS %.1f MB, peak (VmHWM) %.1f MB\"}", v["VmRSS:"], v["VmHWM:"], v["VmRSS:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status")"
@@ -228,6 +232,9 @@ print(json.dumps({"name": "start-up (1M tokens)", "kind": "info", "ms": ms, "med
         BENCH_REQUESTS=$dir/resource.txt "${HELPER[@]}" measure "/oauth2/resource (1M tokens)" "$pid" "$BASE/" get.lua "$results"
         BENCH_REQUESTS=$dir/me.txt "${HELPER[@]}" measure "api me (1M tokens)" "$pid" "$BASE/" get.lua "$results"
         measure_refresh "refresh (1M tokens)"
+        if wanted exchange; then
+            measure_exchange "code exchange (1M tokens)"
+        fi
     fi
     stop_server
     say "$label: results"
