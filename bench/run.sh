@@ -231,7 +231,9 @@ print(json.dumps({"name": "start-up (1M tokens)", "kind": "info", "ms": ms, "med
         done
         BENCH_REQUESTS=$dir/resource.txt "${HELPER[@]}" measure "/oauth2/resource (1M tokens)" "$pid" "$BASE/" get.lua "$results"
         BENCH_REQUESTS=$dir/me.txt "${HELPER[@]}" measure "api me (1M tokens)" "$pid" "$BASE/" get.lua "$results"
-        measure_refresh "refresh (1M tokens)"
+        if wanted refresh; then
+            measure_refresh "refresh (1M tokens)"
+        fi
         if wanted exchange; then
             measure_exchange "code exchange (1M tokens)"
         fi
