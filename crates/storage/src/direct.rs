@@ -466,17 +466,22 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// A new WAL database `NAME.db`, set up by `schema`, in a temporary folder of its own: the folder, the file,
+    /// and the connection that set it up.
+    fn wal_database(name: &str, schema: &str) -> (std::path::PathBuf, std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("wsoauth-direct-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.db"));
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch(&format!("PRAGMA journal_mode = WAL; {schema}")).unwrap();
+        (dir, path, setup)
+    }
+
     /// A read sees what another connection committed just before, reuses its connection, cannot write, opens at most
     /// [`MAX_READERS`] connections, and answers `None` (the pool reads instead) beyond them and after `close`.
     #[test]
     fn reads_see_the_last_commit_reuse_their_connection_and_stop_when_closed() {
-        let dir = std::env::temp_dir().join(format!("wsoauth-direct-read-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("read.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);")
-            .unwrap();
+        let (dir, path, writer) = wal_database("read", "CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);");
         let direct = Direct::open(path.to_str().unwrap()).unwrap();
         let count =
             |direct: &Direct| direct.read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |row| row.get::<_, i64>(0)));
@@ -502,11 +507,7 @@ mod tests {
     /// table's page to the write-ahead log once, where eight awaited one after another write it eight times.
     #[tokio::test]
     async fn writes_ready_together_are_committed_together() {
-        let dir = std::env::temp_dir().join(format!("wsoauth-direct-together-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("together.db");
-        let setup = Connection::open(&path).unwrap();
-        setup.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);").unwrap();
+        let (dir, path, setup) = wal_database("together", "CREATE TABLE t (v INTEGER NOT NULL);");
         let direct = Arc::new(Direct::open(path.to_str().unwrap()).unwrap());
         let insert = |direct: &Arc<Direct>, v: i64| {
             let direct = Arc::clone(direct);
@@ -536,11 +537,7 @@ mod tests {
     /// writes at the gate and the next write starts the log over. The observer hears each pass.
     #[tokio::test]
     async fn a_long_log_is_checkpointed_behind_the_gate_and_starts_over() {
-        let dir = std::env::temp_dir().join(format!("wsoauth-direct-gate-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("gate.db");
-        let setup = Connection::open(&path).unwrap();
-        setup.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB NOT NULL);").unwrap();
+        let (dir, path, setup) = wal_database("gate", "CREATE TABLE t (v BLOB NOT NULL);");
         let direct = Arc::new(Direct::open(path.to_str().unwrap()).unwrap());
         let events = Arc::new(Mutex::new(Vec::new()));
         let heard = Arc::clone(&events);
