@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use wsoauth_domain::secret::hex;
+use wsoauth_domain::stamped;
 use wsoauth_storage::{CodeExchange, ExchangeError, Grant, NewRefresh, RefreshError, Rotation};
 use wsoauth_types::{OAuthError, TokenResponse};
 
@@ -113,7 +114,8 @@ async fn issue(
         .ok_or_else(|| OAuthResponseError::invalid_request("refresh_token is required"))?;
     let mut nonce = [0u8; 16];
     state.random.fill(&mut nonce);
-    let refresh_token = next_refresh_token(state, now, presented, &nonce);
+    // derived, not stored, so that the grace window can answer it again (`stamped::derived`)
+    let refresh_token = stamped::derived(&state.hasher, now, presented, &nonce);
     let next =
         NewRefresh { digest: state.refresh_key(&refresh_token), expires_at: now + state.settings.refresh_token_ttl };
     let digest = state.refresh_key(presented);
@@ -146,12 +148,6 @@ async fn issue(
     }
 }
 
-/// The refresh token that follows `presented` in a rotation at `now` that drew `nonce` (derived, not stored: see
-/// `wsoauth_domain::stamped::derived`).
-fn next_refresh_token(state: &AppState, now: i64, presented: &str, nonce: &[u8]) -> String {
-    wsoauth_domain::stamped::derived(&state.hasher, now, presented, nonce)
-}
-
 /// A rotated refresh token presented again (RFC 9700 §4.14). Within the grace window, for the previous
 /// generation, while the new pair is unused, it is a client whose response was lost: it gets the very same pair.
 /// Anything else is a replay: the whole grant is revoked.
@@ -170,7 +166,7 @@ async fn reused(
         && !rotation.nonce.is_empty()
     {
         tracing::info!(client_id, grant = rotation.grant.id, "rotated refresh token within the grace window");
-        let again = next_refresh_token(state, rotation.rotated_at, presented, &rotation.nonce);
+        let again = stamped::derived(&state.hasher, rotation.rotated_at, presented, &rotation.nonce);
         let issued = tokens(state, client_id, &rotation.grant, again, rotation.rotated_at, now).await;
         if issued.is_ok() {
             observe::refresh("grace");
